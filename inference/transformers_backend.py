@@ -1,0 +1,163 @@
+"""Base model + LoRA adapter through transformers/peft: streaming chat and batched generation.
+
+    python -m inference --base-model unsloth/Llama-3.2-3B-Instruct --adapter outputs/finetome "What is LoRA?"
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from inference.backend import BackendError, GenerationConfig
+from inference.context import fit_messages, normalize_messages
+from inference.loading import LoadedModel, load_model, stop_token_ids
+from inference.worker import GenerationWorker
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_CONTEXT = 4096
+
+
+class TransformersBackend:
+    """Every generation runs on one worker thread, so concurrent callers never interleave tokens."""
+
+    name = "transformers"
+
+    def __init__(self, loaded: LoadedModel, max_context_tokens: int | None = None,
+                 static_cache: bool = False, max_batch_size: int = 16, warmup: bool = True) -> None:
+        self.model, self.tokenizer = loaded.model, loaded.tokenizer
+        self.loaded = loaded
+        limit = getattr(self.model.config, "max_position_embeddings", None) or DEFAULT_MAX_CONTEXT
+        self.max_context_tokens = min(max_context_tokens or DEFAULT_MAX_CONTEXT, limit)
+        self.static_cache = static_cache
+        self.max_batch_size = max_batch_size
+        self.stop_ids = stop_token_ids(self.tokenizer, self.model)
+        self.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
+        self._worker = GenerationWorker(f"generation-{id(self):x}")
+        if warmup:
+            # The first generation after loading is ~3x slower (kernels, allocator); pay it at start-up.
+            self.chat_batch([[{"role": "user", "content": "Hi"}]], GenerationConfig(max_new_tokens=2, temperature=0))
+
+    @property
+    def description(self) -> str:
+        q = "nf4" if self.loaded.quantization == "4bit" else self.loaded.dtype
+        return f"{self.name} ({q} on {self.loaded.device})"
+
+    # -- prompts ---------------------------------------------------------------------------------
+    def _render(self, messages: list[dict]) -> str:
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def _count(self, messages: list[dict]) -> int:
+        return len(self.tokenizer(self._render(messages), add_special_tokens=False).input_ids)
+
+    def _truncate(self, text: str, n: int, keep_end: bool) -> str:
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        return self.tokenizer.decode(ids[-n:] if keep_end else ids[:n])
+
+    def prompt_budget(self, max_new_tokens: int) -> tuple[int, int]:
+        """(prompt tokens, new tokens): the reply keeps its room unless it would take over 3/4 of the window."""
+        new = min(max_new_tokens, self.max_context_tokens * 3 // 4)
+        return self.max_context_tokens - new, new
+
+    def render_prompt(self, messages: list[dict], max_new_tokens: int) -> str:
+        """The templated prompt after normalising content and fitting the context window."""
+        budget, _ = self.prompt_budget(max_new_tokens)
+        messages = fit_messages(normalize_messages(messages), budget, self._count, self._truncate)
+        return self._render(messages)
+
+    def _encode(self, conversations: list[list[dict]], config: GenerationConfig) -> Any:
+        texts = [self.render_prompt(m, config.max_new_tokens) for m in conversations]
+        batch = self.tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
+        return batch.to(self.model.device)
+
+    # -- generation ------------------------------------------------------------------------------
+    def _generation_config(self, config: GenerationConfig) -> Any:
+        from transformers import GenerationConfig as HFGenerationConfig
+
+        _, new_tokens = self.prompt_budget(config.max_new_tokens)
+        kwargs: dict[str, Any] = dict(
+            max_new_tokens=new_tokens, do_sample=not config.greedy, eos_token_id=self.stop_ids,
+            pad_token_id=self.tokenizer.pad_token_id, bos_token_id=self.tokenizer.bos_token_id)
+        if not config.greedy:
+            kwargs.update(temperature=config.temperature, top_p=config.top_p)
+        if self.static_cache:
+            # Fixed-size cache: transformers compiles the decode step (CUDA graphs) on CUDA.
+            kwargs.update(cache_implementation="static", max_cache_len=self.max_context_tokens)
+        return HFGenerationConfig(**kwargs)
+
+    def _generate(self, inputs: Any, config: GenerationConfig, streamer: Any = None,
+                  cancel: threading.Event | None = None) -> Any:
+        """Runs on the worker thread."""
+        import torch
+        from transformers import StoppingCriteriaList
+
+        if cancel is not None and cancel.is_set():
+            return None
+        if config.seed is not None:
+            torch.manual_seed(config.seed)
+        stopping = StoppingCriteriaList([_Cancelled(cancel)] if cancel is not None else [])
+        try:
+            with torch.inference_mode():
+                return self.model.generate(**inputs, generation_config=self._generation_config(config),
+                                           streamer=streamer, stopping_criteria=stopping)
+        except torch.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            raise BackendError("CUDA out of memory while generating; lower --max-new-tokens or the context "
+                               "(--max-context), or load with --quantization 4bit.") from None
+        finally:
+            if streamer is not None:
+                streamer.end()
+
+    def stream_chat(self, messages: list[dict], config: GenerationConfig | None = None) -> Iterator[str]:
+        from transformers import TextIteratorStreamer
+
+        config = config or GenerationConfig()
+        inputs = self._encode([messages], config)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        cancel = threading.Event()
+        future = self._worker.submit(lambda: self._generate(inputs, config, streamer, cancel))
+        try:
+            for text in streamer:
+                if text:
+                    yield text
+        finally:
+            cancel.set()  # the caller stopped reading (e.g. the user pressed Stop): stop generating
+        future.result()  # re-raise a failure from the worker
+
+    def chat_batch(self, conversations: list[list[dict]], config: GenerationConfig | None = None) -> list[str]:
+        config = config or GenerationConfig()
+        replies: list[str] = []
+        for start in range(0, len(conversations), self.max_batch_size):
+            chunk = conversations[start:start + self.max_batch_size]
+            inputs = self._encode(chunk, config)
+            output = self._worker.run(lambda: self._generate(inputs, config))
+            new_tokens = output[:, inputs["input_ids"].shape[1]:]
+            replies += self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        return replies
+
+    def close(self) -> None:
+        self._worker.close()
+
+
+class _Cancelled:
+    """Stopping criterion that ends generation once the consumer has gone away."""
+
+    def __init__(self, event: threading.Event | None) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        stop = self.event is not None and self.event.is_set()
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+
+def load_transformers_backend(base_model: str, adapter: str | None = None, quantization: str = "auto",
+                              device: str = "auto", merge_adapter: bool | None = None,
+                              max_context_tokens: int | None = None, static_cache: bool = False,
+                              warmup: bool = True) -> TransformersBackend:
+    loaded = load_model(base_model, adapter, quantization, device, merge_adapter)
+    return TransformersBackend(loaded, max_context_tokens=max_context_tokens,
+                               static_cache=static_cache, warmup=warmup)
