@@ -60,5 +60,4 @@ def llama3_tokenizer():
     model_file = tiny_models.LLAMA3_TOKENIZER_DIR / "tokenizer.model"
     if not model_file.is_file():
         pytest.skip(f"real Llama 3 tokenizer not found at {model_file} (shared data folder absent)")
-    pytest.importorskip("tiktoken", reason="tiktoken reads the Llama 3 tokenizer.model")
     return tiny_models.build_llama3_tokenizer()

@@ -105,14 +105,24 @@ def build_tiny_tokenizer(vocab_size: int = 512):
     return _wrap_fast(tok)
 
 
+def read_tiktoken_ranks(path: str) -> dict[bytes, int]:
+    """A tiktoken BPE file: one ``<base64 token> <rank>`` per line."""
+    import base64
+
+    with open(path, "rb") as f:
+        return {base64.b64decode(tok): int(rank) for tok, rank in (line.split() for line in f if line.strip())}
+
+
 def build_llama3_tokenizer(tokenizer_dir: Path = LLAMA3_TOKENIZER_DIR):
     """The real Llama 3 tokenizer (128,000 BPE tokens + 256 specials) and the real 3.2 chat template."""
     from tokenizers import AddedToken
     from transformers.convert_slow_tokenizer import TikTokenConverter
 
-    tok = TikTokenConverter(
-        vocab_file=str(tokenizer_dir / "tokenizer.model"), pattern=LLAMA3_PATTERN
-    ).converted()
+    class _Converter(TikTokenConverter):
+        # Reading the ranks file is three lines; no need for the tiktoken package.
+        load_tiktoken_bpe = staticmethod(read_tiktoken_ranks)
+
+    tok = _Converter(vocab_file=str(tokenizer_dir / "tokenizer.model"), pattern=LLAMA3_PATTERN).converted()
     assert tok.get_vocab_size() == LLAMA3_BASE_VOCAB, tok.get_vocab_size()
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in special_token_names()])
     _add_bos_post_processor(tok)
