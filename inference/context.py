@@ -39,6 +39,9 @@ def fit_messages(messages: list[dict], budget: int, count_tokens: CountTokens,
         if count_tokens(system + turns) <= budget:
             logger.info("context: dropped the %d oldest messages to fit %d tokens", dropped, budget)
             return system + turns
+    if system and count_tokens(system) > budget // 2:
+        # A system prompt may take at most half the window when the newest message needs room too.
+        system = [_shrink(system[0], [], budget // 2, count_tokens, truncate, keep_end=False)]
     kept = [_shrink(turns[-1], system, budget, count_tokens, truncate, keep_end=True)] if turns else []
     if system and count_tokens(system + kept) > budget:
         system = [_shrink(system[0], kept, budget, count_tokens, truncate, keep_end=False, before=True)]
