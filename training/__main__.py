@@ -1,0 +1,57 @@
+"""Train and export Llama Tutor adapters.
+
+    python -m training sft --config recipes/llama-3.2-3b-finetome.yaml
+    python -m training sft --config recipes/llama-3.2-3b-finetome.yaml --max_steps 60 --report_to wandb
+    python -m training export --adapter outputs/llama-3.2-3b-finetome --merge outputs/merged
+    accelerate launch --num_processes 2 -m training sft --config recipes/llama-3.2-3b-finetome.yaml --backend transformers
+
+Problems a user can fix (missing file, bad flag, offline hub id) end with one line on stderr and exit
+status 1, without a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from training.errors import TrainingError
+
+USAGE = """usage: python -m training {sft,export} [options]
+
+  sft      fine-tune a LoRA adapter (python -m training sft --help)
+  export   merge, convert to GGUF or upload an adapter (python -m training export --help)"""
+
+
+def run(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command == "sft":
+        from training.sft import cli
+    elif command == "export":
+        from training.export import cli
+    else:
+        print(f"error: unknown command {command!r}; choose sft or export\n\n{USAGE}", file=sys.stderr)
+        return 2
+    return cli(rest)
+
+
+def main() -> None:
+    rank = int(os.environ.get("RANK", "0"))
+    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        code = run(sys.argv[1:])
+    except TrainingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

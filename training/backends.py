@@ -1,0 +1,163 @@
+"""Where and how a run trains: Unsloth on a CUDA GPU, or transformers + peft (+ bitsandbytes) anywhere.
+
+``resolve_runtime`` decides once (backend, device, 4-bit, precision, gradient checkpointing, optimiser)
+and, for Unsloth, imports it before anything imports transformers/trl/peft: it patches them
+process-wide and only fully when it comes first. ``import unsloth`` raises on a machine without a GPU,
+so it happens only here, never at module import time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from training.config import TrainConfig
+from training.errors import TrainingError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    backend: str  # "unsloth" | "transformers"
+    device: str  # "cuda" | "cpu"
+    world_size: int
+    local_rank: int
+    load_in_4bit: bool
+    bf16: bool
+    fp16: bool
+    gradient_checkpointing: bool
+    optim: str
+
+    @property
+    def cuda(self) -> bool:
+        return self.device == "cuda"
+
+
+def _world() -> tuple[int, int]:
+    return int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def choose_backend(requested: str, cuda: bool, world_size: int) -> str:
+    """``auto`` -> unsloth on one CUDA process when it is installed, else transformers."""
+    installed = importlib.util.find_spec("unsloth") is not None
+    if requested == "auto":
+        return "unsloth" if cuda and installed and world_size == 1 else "transformers"
+    if requested == "unsloth":
+        if not cuda:
+            raise TrainingError("--backend unsloth needs a CUDA GPU; use --backend transformers (or auto) here")
+        if not installed:
+            raise TrainingError("--backend unsloth: unsloth is not installed; pip install -r requirements-unsloth.txt "
+                                "or use --backend transformers")
+        if world_size > 1:
+            raise TrainingError("--backend unsloth runs on one GPU; for several GPUs use --backend transformers "
+                                "under accelerate launch")
+    return requested
+
+
+def resolve_runtime(config: TrainConfig) -> Runtime:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    world_size, local_rank = _world()
+    backend = choose_backend(config.backend, cuda, world_size)
+    if backend == "unsloth":
+        import unsloth  # noqa: F401  -- must precede transformers/trl/peft imports (see module docstring)
+    bf16_ok = cuda and torch.cuda.is_bf16_supported()
+    bf16 = bf16_ok if config.bf16 is None else config.bf16
+    if bf16 and not bf16_ok:
+        raise TrainingError("--bf16 true needs a GPU with bfloat16 support; use --bf16 false")
+    optim = config.optim
+    if "8bit" in optim and not cuda:
+        logger.warning("--optim %s needs CUDA; using adamw_torch on CPU", optim)
+        optim = "adamw_torch"
+    runtime = Runtime(
+        backend=backend, device="cuda" if cuda else "cpu", world_size=world_size, local_rank=local_rank,
+        load_in_4bit=cuda if config.load_in_4bit is None else config.load_in_4bit,
+        bf16=bf16, fp16=cuda and not bf16,
+        gradient_checkpointing=cuda if config.gradient_checkpointing is None else config.gradient_checkpointing,
+        optim=optim)
+    logger.info("backend %s on %s (world size %d): %s, %s precision, gradient checkpointing %s, optim %s",
+                backend, runtime.device, world_size, "4-bit NF4 base" if runtime.load_in_4bit else "16/32-bit base",
+                "bf16" if bf16 else "fp16" if runtime.fp16 else "fp32", runtime.gradient_checkpointing, optim)
+    return runtime
+
+
+def _model_error(name: str, exc: BaseException) -> TrainingError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if os.path.sep in name and not os.path.exists(os.path.expanduser(name)):
+        return TrainingError(f"model directory {name!r} not found: pass a hub id (owner/name) or an existing "
+                             "model directory with --model")
+    return TrainingError(f"could not load model {name!r} ({first[:200]}): check the id, run where the Hugging Face "
+                         "hub is reachable (and you have access), or pass a local model directory with --model")
+
+
+def load_tokenizer(name: str) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(os.path.expanduser(name))
+    except (OSError, ValueError) as exc:
+        raise _model_error(name, exc) from None
+
+
+def load_transformers_model(config: TrainConfig, runtime: Runtime) -> Any:
+    """Base model (NF4 on request), ready for LoRA, on this process's device."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.bfloat16 if runtime.bf16 else torch.float16 if runtime.fp16 else torch.float32
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if runtime.cuda:
+        # One full copy per process: never device_map="auto", which would shard it across the GPUs that
+        # the other data-parallel ranks are using.
+        kwargs["device_map"] = {"": runtime.local_rank}
+    if runtime.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(os.path.expanduser(config.model), **kwargs)
+    except (OSError, ValueError) as exc:
+        raise _model_error(config.model, exc) from None
+    if runtime.load_in_4bit:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=runtime.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False})
+    return model
+
+
+def add_lora(model: Any, config: TrainConfig) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=list(config.lora_target_modules), bias="none", task_type="CAUSAL_LM")
+    try:
+        return get_peft_model(model, lora)
+    except ValueError as exc:
+        raise TrainingError(f"--lora_target_modules {config.lora_target_modules}: {str(exc).splitlines()[0]}") from None
+
+
+def load_unsloth_model(config: TrainConfig, runtime: Runtime) -> tuple[Any, Any]:
+    """Unsloth's fast path, as in its Llama 3.2 conversational notebook."""
+    from unsloth import FastLanguageModel
+
+    try:
+        model, tokenizer = FastLanguageModel.from_pretrained(
+            model_name=os.path.expanduser(config.model), max_seq_length=config.max_seq_length, dtype=None,
+            load_in_4bit=runtime.load_in_4bit)
+    except (OSError, ValueError) as exc:
+        raise _model_error(config.model, exc) from None
+    model = FastLanguageModel.get_peft_model(
+        model, r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+        target_modules=list(config.lora_target_modules), bias="none",
+        use_gradient_checkpointing="unsloth" if runtime.gradient_checkpointing else False,
+        random_state=config.seed)
+    return model, tokenizer

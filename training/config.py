@@ -1,0 +1,148 @@
+"""Every setting of an SFT run, with its default and help text.
+
+Defaults live here; a YAML recipe (``--config``) overrides them; command-line flags override both
+(``training/args.py``). Field names are the Hugging Face / TRL ones (``learning_rate``,
+``per_device_train_batch_size``) so habits carry over; LoRA fields are prefixed ``lora_``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from training.errors import TrainingError
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+DATASET_FORMATS = ("auto", "sharegpt", "alpaca", "guanaco", "messages", "mcq-csv")
+REPORT_TARGETS = ("tensorboard", "wandb", "none")
+
+
+def _f(default: Any, help: str, **kwargs: Any) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help, **kwargs})
+    return field(default=default, metadata={"help": help, **kwargs})
+
+
+@dataclass
+class TrainConfig:
+    """One supervised fine-tuning run: model, data, LoRA, optimiser and bookkeeping."""
+
+    # -- model and backend ----------------------------------------------------------------------
+    model: str = _f("unsloth/Llama-3.2-3B-Instruct", "base model: hub id or local directory")
+    backend: Literal["auto", "unsloth", "transformers"] = _f(
+        "auto", "auto: Unsloth on a CUDA GPU when it is installed (single process), else transformers+peft")
+    load_in_4bit: bool | None = _f(
+        None, "QLoRA: load the base in 4-bit NF4 (bitsandbytes). Default: yes on CUDA, no on CPU (fp32)")
+    chat_template: Literal["auto", "llama-3.1", "llama-2", "model"] = _f(
+        "auto", "auto: llama-3.1 for Llama 3 tokenizers, else the model's own template; llama-3.1: the "
+        "Llama 3.1/3.2 Instruct template; llama-2: [INST] ... [/INST]; model: the tokenizer's own template")
+    # -- data -----------------------------------------------------------------------------------
+    dataset: str = _f("mlabonne/FineTome-100k", "hub dataset id, or a local .json/.jsonl/.csv/.parquet file")
+    dataset_format: Literal["auto", "sharegpt", "alpaca", "guanaco", "messages", "mcq-csv"] = _f(
+        "auto", "row layout; auto detects it from the columns of the first rows")
+    dataset_split: str = _f("train", "split to read from a hub dataset")
+    answers_file: str | None = _f(
+        None, "mcq-csv only: a CSV of answers (index column + 'answer', 0-based or A-D) joined to the "
+        "questions by their index column, e.g. LR1_dev_answer.csv for LR1_dev.csv")
+    max_samples: int | None = _f(None, "use only the first N valid conversations (quick runs)")
+    eval_dataset: str | None = _f(None, "a separate evaluation file or hub id (same format as --dataset)")
+    eval_split: float = _f(0.0, "fraction of the training rows held out for evaluation (0 = none)")
+    eval_steps: int | None = _f(None, "evaluate every N optimiser steps (default: save_steps)")
+    max_seq_length: int = _f(2048, "maximum tokens per example (prompt + answer)")
+    overlong: Literal["truncate", "drop"] = _f(
+        "truncate", "examples longer than max_seq_length: truncate (keep the start) or drop; both are counted")
+    dataset_num_proc: int | None = _f(None, "processes for tokenising the dataset")
+    # -- LoRA -----------------------------------------------------------------------------------
+    lora_r: int = _f(16, "LoRA rank")
+    lora_alpha: int = _f(16, "LoRA scaling numerator (the update is scaled by alpha / r)")
+    lora_dropout: float = _f(0.0, "dropout on the LoRA input (0 lets Unsloth use its fast path)")
+    lora_target_modules: list[str] = _f(LORA_TARGETS, "modules that get LoRA adapters")
+    # -- optimisation ---------------------------------------------------------------------------
+    learning_rate: float = _f(2e-4, "peak learning rate")
+    lr_scheduler_type: str = _f("linear", "learning-rate schedule after warmup (linear, cosine, constant, ...)")
+    warmup_steps: int = _f(5, "linear warmup steps")
+    weight_decay: float = _f(0.01, "AdamW weight decay")
+    optim: str = _f("adamw_torch", "optimiser (adamw_torch, adamw_8bit, paged_adamw_8bit, ...)")
+    max_grad_norm: float = _f(1.0, "gradient clipping norm")
+    per_device_train_batch_size: int = _f(8, "sequences per GPU per forward pass")
+    per_device_eval_batch_size: int = _f(8, "sequences per GPU per evaluation pass")
+    gradient_accumulation_steps: int = _f(1, "forward passes per optimiser step")
+    num_train_epochs: float = _f(1.0, "passes over the data (ignored when max_steps > 0)")
+    max_steps: int = _f(-1, "optimiser steps to run; -1 = run num_train_epochs")
+    gradient_checkpointing: bool | None = _f(
+        None, "recompute activations to save memory (Unsloth's variant on that backend). Default: on CUDA only")
+    bf16: bool | None = _f(None, "bfloat16 mixed precision. Default: on where the GPU supports it; never on CPU")
+    seed: int = _f(3407, "random seed (data order, LoRA init, eval split)")
+    # -- bookkeeping ----------------------------------------------------------------------------
+    output_dir: str = _f("outputs/llama-tutor", "where the adapter, tokenizer, checkpoints, metrics.json and loss.png go")
+    logging_steps: int = _f(10, "log the training loss every N steps")
+    save_steps: int = _f(100, "write a checkpoint every N steps")
+    save_total_limit: int | None = _f(2, "keep at most N checkpoints (oldest deleted)")
+    report_to: str = _f("tensorboard", "tensorboard (logs in output_dir/runs), wandb, or none")
+    run_name: str | None = _f(None, "run name shown in TensorBoard / W&B")
+    resume_from_checkpoint: str | None = _f(
+        None, "continue a run: 'true' (or 'latest') for the newest checkpoint in output_dir, or a checkpoint path")
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Reject impossible settings before any model or data is loaded, naming the flag to fix."""
+        for name in ("max_seq_length", "lora_r", "lora_alpha", "per_device_train_batch_size",
+                     "per_device_eval_batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps"):
+            if getattr(self, name) < 1:
+                raise TrainingError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise TrainingError(f"--max_steps must be a positive number of steps or -1 (use epochs), got {self.max_steps}")
+        if self.max_steps == -1 and self.num_train_epochs <= 0:
+            raise TrainingError(f"--num_train_epochs must be positive when --max_steps is -1, got {self.num_train_epochs}")
+        if not 0 <= self.eval_split < 1:
+            raise TrainingError(f"--eval_split is a fraction in [0, 1), got {self.eval_split}")
+        if self.learning_rate <= 0:
+            raise TrainingError(f"--learning_rate must be positive, got {self.learning_rate}")
+        if not 0 <= self.lora_dropout < 1:
+            raise TrainingError(f"--lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.warmup_steps < 0 or self.weight_decay < 0:
+            raise TrainingError("--warmup_steps and --weight_decay cannot be negative")
+        for name in ("max_samples", "eval_steps", "save_total_limit", "dataset_num_proc"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise TrainingError(f"--{name} must be at least 1 when given, got {value}")
+        if not self.lora_target_modules:
+            raise TrainingError("--lora_target_modules needs at least one module name, e.g. q_proj v_proj")
+        self._validate_strings()
+
+    def _validate_strings(self) -> None:
+        if self.dataset_format not in DATASET_FORMATS:
+            raise TrainingError(f"--dataset_format must be one of {', '.join(DATASET_FORMATS)}, got {self.dataset_format!r}")
+        targets = [t.strip() for t in self.report_to.split(",") if t.strip()]
+        unknown = [t for t in targets if t not in REPORT_TARGETS]
+        if not targets or unknown:
+            raise TrainingError(f"--report_to must be tensorboard, wandb, none (or a comma list), got {self.report_to!r}")
+        if not self.model.strip():
+            raise TrainingError("--model is empty: pass a hub id (owner/name) or a local model directory")
+        if not self.dataset.strip():
+            raise TrainingError("--dataset is empty: pass a hub dataset id or a local .json/.jsonl/.csv/.parquet file")
+        if self.answers_file and self.dataset_format not in ("auto", "mcq-csv"):
+            raise TrainingError(f"--answers_file only applies to --dataset_format mcq-csv, not {self.dataset_format}")
+
+    @property
+    def report_targets(self) -> list[str]:
+        targets = [t.strip() for t in self.report_to.split(",") if t.strip()]
+        return [] if targets == ["none"] else targets
+
+    def resume_target(self) -> str | bool | None:
+        """``None`` (fresh run), ``True`` (newest checkpoint in output_dir) or a checkpoint path."""
+        value = self.resume_from_checkpoint
+        if value is None or value.strip().lower() in ("", "false", "no", "none"):
+            return None
+        if value.strip().lower() in ("true", "yes", "latest"):
+            return True
+        if not os.path.isdir(value):
+            raise TrainingError(f"--resume_from_checkpoint {value!r} is not a directory: pass a checkpoint folder "
+                                "(output_dir/checkpoint-N) or 'true' for the newest one in --output_dir")
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

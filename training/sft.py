@@ -1,0 +1,135 @@
+"""Supervised fine-tuning with LoRA / QLoRA: data -> template -> trainer -> adapter + metrics.
+
+    python -m training sft --config recipes/llama-3.2-3b-finetome.yaml
+    python -m training sft --model ./tiny-model --dataset data.json --max_steps 5 --output_dir outputs/tiny
+
+``main(config)`` runs one training; ``cli(argv)`` parses flags (and a YAML recipe) into that config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from training.args import parse_sft_args
+from training.config import TrainConfig
+from training.errors import TrainingError
+
+logger = logging.getLogger(__name__)
+
+
+def _resume_target(config: TrainConfig) -> str | bool | None:
+    target = config.resume_target()
+    if target is True:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        last = get_last_checkpoint(config.output_dir) if os.path.isdir(config.output_dir) else None
+        if last is None:
+            raise TrainingError(f"--resume_from_checkpoint: no checkpoint-N folder in {config.output_dir!r} yet; "
+                                "run without it to start fresh, or pass a checkpoint path")
+        logger.info("resuming from %s", last)
+        return last
+    return target
+
+
+def _load(config: TrainConfig, runtime: Any) -> tuple[Any, Any]:
+    from training.backends import add_lora, load_tokenizer, load_transformers_model, load_unsloth_model
+
+    if runtime.backend == "unsloth":
+        return load_unsloth_model(config, runtime)
+    tokenizer = load_tokenizer(config.model)
+    model = add_lora(load_transformers_model(config, runtime), config)
+    return model, tokenizer
+
+
+def _train(trainer: Any, resume: str | bool | None, config: TrainConfig) -> Any:
+    import torch
+
+    try:
+        return trainer.train(resume_from_checkpoint=resume)
+    except torch.OutOfMemoryError:
+        raise TrainingError(
+            f"CUDA out of memory at --per_device_train_batch_size {config.per_device_train_batch_size} and "
+            f"--max_seq_length {config.max_seq_length}: lower one of them (raise --gradient_accumulation_steps to "
+            "keep the effective batch)") from None
+
+
+def main(config: TrainConfig) -> dict[str, Any]:
+    """Train, save adapter + tokenizer, write metrics.json and loss.png; return the metrics."""
+    from training.backends import resolve_runtime
+
+    config.validate()
+    runtime = resolve_runtime(config)  # imports unsloth first when it trains
+    resume = _resume_target(config)
+    from training.data import prepare_data
+    from training.lengths import fit_lengths
+    from training.templates import apply_template, choose_template
+
+    data = prepare_data(config)
+    model, tokenizer = _load(config, runtime)
+    template = choose_template(config.chat_template, tokenizer)
+    apply_template(tokenizer, template)
+    skipped, length_stats = Counter(data.skipped), Counter()
+    train = fit_lengths(tokenizer, data.train, config.max_seq_length, config.overlong, skipped, length_stats)
+    eval_rows = fit_lengths(tokenizer, data.eval, config.max_seq_length, config.overlong, skipped, length_stats,
+                            label="eval: ")
+    if not train:
+        raise TrainingError(f"no training conversations fit --max_seq_length {config.max_seq_length} "
+                            f"(skipped: {dict(skipped)}); raise it or use --overlong truncate")
+    trainer = _build_trainer(config, runtime, model, tokenizer, train, eval_rows, template)
+    result = _train(trainer, resume, config)
+    summary = {"format": data.format, "train_conversations": len(train), "eval_conversations": len(eval_rows),
+               "chat_template": template.name}
+    return _finish(config, runtime, trainer, tokenizer, result.metrics, skipped, length_stats, summary)
+
+
+def _build_trainer(config: TrainConfig, runtime: Any, model: Any, tokenizer: Any, train: list, eval_rows: list,
+                   template: Any) -> Any:
+    from training.trainer import build_transformers_trainer, build_unsloth_trainer
+
+    if runtime.backend == "unsloth":
+        return build_unsloth_trainer(config, runtime, model, tokenizer, train, eval_rows, template)
+    return build_transformers_trainer(config, runtime, model, tokenizer, train, eval_rows)
+
+
+def _finish(config: TrainConfig, runtime: Any, trainer: Any, tokenizer: Any, train_metrics: dict,
+            skipped: Counter, length_stats: Counter, summary: dict) -> dict[str, Any]:
+    from training.report import build_metrics, plot_loss, write_metrics
+
+    output_dir = Path(config.output_dir)
+    trainer.save_model(str(output_dir))  # the adapter (every rank calls it; only the main one writes)
+    metrics = build_metrics(trainer, train_metrics, config.to_dict(), skipped, length_stats,
+                            dataclasses.asdict(runtime), summary)
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(output_dir))  # with the chat template it was trained with
+        write_metrics(output_dir, metrics)
+        plot_loss(metrics["log_history"], output_dir / "loss.png", f"{config.model} on {config.dataset}")
+        report_skipped(skipped, length_stats)
+        logger.info("adapter, tokenizer, metrics.json and loss.png written to %s", output_dir)
+    return metrics
+
+
+def report_skipped(skipped: Counter, length_stats: Counter) -> None:
+    if not skipped and not length_stats:
+        logger.info("no rows skipped")
+        return
+    for reason, count in sorted(skipped.items(), key=lambda kv: -kv[1]):
+        logger.warning("skipped %d rows: %s", count, reason)
+    for what, count in sorted(length_stats.items()):
+        logger.info("%s: %d conversations", what, count)
+
+
+def cli(argv: list[str]) -> int:
+    """Entry point of ``python -m training sft``: prints where the adapter went."""
+    config = parse_sft_args(argv)
+    metrics = main(config)
+    if int(os.environ.get("RANK", "0")) == 0:
+        speed = metrics["train_tokens_per_second"]
+        print(f"done: {metrics['global_step']} steps, final train loss {metrics['train_loss']}, "
+              f"{f'{speed:,.0f} tokens/s, ' if speed else ''}peak memory {metrics['peak_memory_gib']:.2f} GiB; "
+              f"adapter in {config.output_dir}")
+    return 0

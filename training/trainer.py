@@ -1,0 +1,116 @@
+"""TRL's SFTTrainer set up for each backend, with the loss on assistant tokens only.
+
+- transformers: a ``messages`` dataset and ``assistant_only_loss=True`` (the template's generation
+  markers give the mask). Off CUDA, ``compute_loss`` is transformers.Trainer's: TRL 1.15 always asks
+  for its fused LM head, a Triton kernel that does not run on CPU.
+- Unsloth: the same conversations rendered to text with the same template, then Unsloth's
+  ``train_on_responses_only`` masks everything but the assistant replies.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from typing import Any
+
+from training.backends import Runtime
+from training.config import TrainConfig
+from training.errors import TrainingError
+from training.templates import ChatTemplate, render
+
+logger = logging.getLogger(__name__)
+
+
+def _check_reporters(targets: list[str]) -> None:
+    if "tensorboard" in targets and not (importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX")):
+        raise TrainingError("--report_to tensorboard needs the tensorboard package: pip install tensorboard "
+                            "(in requirements-train.txt), or pass --report_to none")
+    if "wandb" in targets and not importlib.util.find_spec("wandb"):
+        raise TrainingError("--report_to wandb needs the wandb package: pip install wandb, then wandb login "
+                            "(or set WANDB_API_KEY)")
+
+
+def sft_arguments(config: TrainConfig, runtime: Runtime, has_eval: bool, **extra: Any) -> Any:
+    """TRL's SFTConfig from our config: the same optimisation on both backends."""
+    from trl import SFTConfig
+
+    _check_reporters(config.report_targets)
+    eval_steps = config.eval_steps or config.save_steps
+    return SFTConfig(
+        output_dir=config.output_dir, run_name=config.run_name, seed=config.seed,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        per_device_eval_batch_size=config.per_device_eval_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate, lr_scheduler_type=config.lr_scheduler_type,
+        warmup_steps=config.warmup_steps, weight_decay=config.weight_decay, optim=runtime.optim,
+        max_grad_norm=config.max_grad_norm, num_train_epochs=config.num_train_epochs, max_steps=config.max_steps,
+        bf16=runtime.bf16, fp16=runtime.fp16,
+        logging_steps=config.logging_steps, logging_first_step=True,
+        save_strategy="steps", save_steps=config.save_steps, save_total_limit=config.save_total_limit,
+        eval_strategy="steps" if has_eval else "no", eval_steps=eval_steps if has_eval else None,
+        report_to=config.report_targets or "none",
+        max_length=config.max_seq_length, truncation_mode="keep_start", dataset_num_proc=config.dataset_num_proc,
+        include_num_input_tokens_seen="non_padding",
+        ddp_find_unused_parameters=False if runtime.world_size > 1 else None,
+        dataloader_pin_memory=runtime.cuda,
+        **extra,
+    )
+
+
+def _trainer_class(runtime: Runtime) -> type:
+    from trl import SFTTrainer
+
+    if runtime.cuda:
+        return SFTTrainer
+
+    class CPUSFTTrainer(SFTTrainer):
+        """SFTTrainer with transformers.Trainer's loss (no Triton fused LM head off CUDA)."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            from transformers import Trainer
+
+            inputs = {**inputs, "use_cache": False}
+            return Trainer.compute_loss(self, model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+
+    return CPUSFTTrainer
+
+
+def build_transformers_trainer(config: TrainConfig, runtime: Runtime, model: Any, tokenizer: Any,
+                               train: list[list[dict]], eval_rows: list[list[dict]]) -> Any:
+    from datasets import Dataset
+
+    args = sft_arguments(
+        config, runtime, bool(eval_rows), assistant_only_loss=True,
+        gradient_checkpointing=runtime.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if runtime.gradient_checkpointing else None)
+    train_ds = Dataset.from_dict({"messages": train})
+    eval_ds = Dataset.from_dict({"messages": eval_rows}) if eval_rows else None
+    try:
+        return _trainer_class(runtime)(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                                       processing_class=tokenizer)
+    except RuntimeError as exc:
+        if "assistant" in str(exc) and "mask" in str(exc):
+            raise TrainingError("the chat template marks no assistant tokens, so there is nothing to train on: "
+                                "use --chat_template llama-3.1 or llama-2 (templates with generation markers)") from None
+        raise
+
+
+def build_unsloth_trainer(config: TrainConfig, runtime: Runtime, model: Any, tokenizer: Any,
+                          train: list[list[dict]], eval_rows: list[list[dict]], template: ChatTemplate) -> Any:
+    from datasets import Dataset
+    from trl import SFTTrainer
+    from unsloth.chat_templates import train_on_responses_only
+
+    if template.response_part is None:
+        raise TrainingError("--backend unsloth needs a known chat template to find the assistant replies: "
+                            "use --chat_template llama-3.1 or llama-2")
+    # Unsloth applies its own gradient checkpointing ("unsloth") inside get_peft_model.
+    args = sft_arguments(config, runtime, bool(eval_rows), dataset_text_field="text", packing=False,
+                         gradient_checkpointing=False)
+    train_ds = Dataset.from_dict({"text": [render(tokenizer, c) for c in train]})
+    eval_ds = Dataset.from_dict({"text": [render(tokenizer, c) for c in eval_rows]}) if eval_rows else None
+    trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=train_ds, eval_dataset=eval_ds,
+                         args=args)
+    return train_on_responses_only(trainer, instruction_part=template.instruction_part,
+                                   response_part=template.response_part)
