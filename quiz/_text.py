@@ -17,9 +17,11 @@ _BASIC = {**_SPACES, **_INVISIBLE}
 _ALL = {**_BASIC, **_QUOTES}
 
 # Bold/italic only when the markers hug non-space text, so "2 ** 3" and "a * b" in code survive;
-# underscores are left alone because they are part of identifiers like __init__.
-_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
-_ITALIC = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=[^\s*])\*(?![\w*])")
+# markers glued to a word ("x**2") are code, not emphasis; underscores are left alone because
+# they are part of identifiers like __init__. Spans are bounded so a line full of stray markers
+# stays linear.
+_BOLD = re.compile(r"(?<![\w)\]*])\*\*(?=\S)(.{1,400}?)(?<=\S)\*\*(?![\w(*])")
+_ITALIC = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]{1,400}?)(?<=[^\s*])\*(?![\w*])")
 _LEAD = re.compile(r"^\s*(?:>\s*)*(?:#{1,6}\s+)?")
 _FENCE = re.compile(r"^\s*(?:```|~~~)")
 

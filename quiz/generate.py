@@ -1,0 +1,152 @@
+"""Write a fresh quiz with a model: prompt in chunks, parse, validate, balance, top up.
+
+    from quiz import generate_quiz
+    quiz = generate_quiz(backend, "photosynthesis", n=10, difficulty="easy")
+
+Any object with the ``inference.backend.Backend`` protocol works. Standard library only at import:
+``inference.backend`` is imported when a quiz is generated.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import secrets
+import unicodedata
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from quiz._prompt import DIFFICULTY, FOCUSES, build_messages
+from quiz._text import squash
+from quiz._validate import N_OPTIONS, REASONS, rejection
+from quiz.parse import parse_quiz
+from quiz.question import Question, Quiz, balanced_positions
+
+if TYPE_CHECKING:
+    from inference.backend import Backend, GenerationConfig
+
+log = logging.getLogger(__name__)
+
+MAX_TOPIC_CHARS = 200
+MAX_QUESTIONS = 50
+CHUNK_SIZE = 3  # questions per request: short replies keep a 3B model on format and off truncation
+MAX_EXTRA_ROUNDS = 3
+TOKENS_PER_QUESTION = 160  # stem + 4 options + answer + one-sentence explanation, with room to spare
+
+
+class QuizGenerationError(RuntimeError):
+    """The model did not write enough valid questions; ``raw_outputs`` keeps everything it wrote
+    and ``rejections`` counts why questions were turned down."""
+
+    def __init__(self, message: str, raw_outputs: list[str], rejections: Counter) -> None:
+        super().__init__(message)
+        self.raw_outputs = raw_outputs
+        self.rejections = rejections
+
+
+def clean_topic(topic: str) -> str:
+    """The topic as it goes into the prompt: control characters removed, spaces squeezed, at most
+    ``MAX_TOPIC_CHARS`` characters. An empty topic is a ValueError."""
+    if not isinstance(topic, str):
+        raise TypeError(f"topic must be a str, got {type(topic).__name__}")
+    # Whitespace of any kind becomes a space; other control and format characters go.
+    kept = "".join(" " if c.isspace() else "" if unicodedata.category(c)[0] == "C" else c for c in topic)
+    cleaned = " ".join(kept.split())
+    if len(cleaned) > MAX_TOPIC_CHARS:
+        cut = cleaned[:MAX_TOPIC_CHARS]
+        cleaned = cut.rsplit(" ", 1)[0] if " " in cut else cut  # end on a whole word
+    if not cleaned:
+        raise ValueError("the quiz topic is empty: type a subject to be quizzed on, e.g. 'photosynthesis'")
+    return cleaned
+
+
+def check_difficulty(difficulty: str) -> str:
+    """The difficulty in lower case; a clear ValueError unless it is easy, medium or hard."""
+    value = difficulty.strip().lower() if isinstance(difficulty, str) else difficulty
+    if value not in DIFFICULTY:
+        raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTY)}, got {difficulty!r}")
+    return value
+
+
+def _config(count: int, seed: int) -> GenerationConfig:
+    from inference.backend import GenerationConfig  # pure Python, but keeps `import quiz` minimal
+
+    return GenerationConfig(max_new_tokens=count * TOKENS_PER_QUESTION + 64, temperature=0.7, top_p=0.9,
+                            seed=seed)
+
+
+def _requests(topic: str, missing: int, difficulty: str, rng: random.Random, avoid: list[str]
+              ) -> list[list[dict]]:
+    chunks = math.ceil(missing / CHUNK_SIZE)
+    focuses = rng.sample(FOCUSES, min(chunks, len(FOCUSES)))
+    return [build_messages(topic, CHUNK_SIZE, difficulty, focuses[i % len(focuses)], avoid)
+            for i in range(chunks)]
+
+
+def _accept(replies: list[str], accepted: list[Question], seen: set[str], rejected: Counter,
+            n: int) -> None:
+    """Parse the replies and move the valid, new questions into ``accepted`` (up to ``n``)."""
+    for reply in replies:
+        questions = parse_quiz(reply)
+        if not questions:
+            rejected["reply without questions"] += 1
+        for question in questions:
+            reason = rejection(question, seen)
+            if reason is None and len(accepted) < n:
+                accepted.append(question)
+                seen.add(squash(question.question))
+            elif reason is not None:
+                rejected[reason] += 1
+
+
+def _failure(topic: str, n: int, accepted: int, rounds: int, rejected: Counter,
+             raw: list[str]) -> QuizGenerationError:
+    order = {reason: i for i, reason in enumerate(REASONS)}
+    most_first = sorted(rejected.items(), key=lambda item: (-item[1], order.get(item[0], len(order))))
+    counts = ", ".join(f"{count} {reason}" for reason, count in most_first)
+    message = (f"could not write {n} valid questions about {topic!r}: got {accepted} after {rounds} rounds "
+               f"(rejected: {counts or 'none'}); try again, choose a broader topic, or use a stronger "
+               f"or fine-tuned model")
+    return QuizGenerationError(message, raw, rejected)
+
+
+def generate_quiz(backend: Backend, topic: str, n: int = 10, difficulty: str = "medium", *,
+                  seed: int | None = None, max_extra_rounds: int = MAX_EXTRA_ROUNDS,
+                  on_progress: Callable[[int, int], None] | None = None) -> Quiz:
+    """Write a quiz of exactly ``n`` validated questions about ``topic``.
+
+    Requests go to ``backend.chat_batch`` in chunks of ``CHUNK_SIZE`` questions, each with a
+    different focus. A question is kept when it has a stem, 4 distinct non-empty options, no
+    "all/none of the above"-style option, a key, and is new. Missing questions are asked for again,
+    at most ``max_extra_rounds`` times, then ``QuizGenerationError`` says what went wrong. The
+    options are shuffled so the key's position is uniform. ``seed=None`` draws a fresh seed, so
+    every call gives a new quiz; the seed used is stored on the quiz. ``on_progress(done, n)`` is
+    called after each round.
+    """
+    topic = clean_topic(topic)
+    difficulty = check_difficulty(difficulty)
+    if not isinstance(n, int) or not 1 <= n <= MAX_QUESTIONS:
+        raise ValueError(f"n must be a whole number from 1 to {MAX_QUESTIONS}, got {n!r}")
+    seed = secrets.randbits(32) if seed is None else seed
+    rng = random.Random(seed)
+    accepted: list[Question] = []
+    seen: set[str] = set()
+    rejected: Counter = Counter()
+    raw: list[str] = []
+    for round_index in range(1 + max_extra_rounds):
+        avoid = [q.question for q in accepted[-10:]]
+        conversations = _requests(topic, n - len(accepted), difficulty, rng, avoid)
+        replies = backend.chat_batch(conversations, _config(CHUNK_SIZE, rng.randrange(2**31)))
+        raw.extend(replies)
+        _accept(replies, accepted, seen, rejected, n)
+        log.info("quiz round %d: %d/%d questions on %r (rejected so far: %s)",
+                 round_index + 1, len(accepted), n, topic, dict(rejected))
+        if on_progress is not None:
+            on_progress(len(accepted), n)
+        if len(accepted) == n:
+            positions = balanced_positions(n, N_OPTIONS, rng)
+            questions = [q.with_answer_at(p, rng) for q, p in zip(accepted, positions)]
+            return Quiz(topic, difficulty, questions, seed=seed, raw_outputs=raw)
+    raise _failure(topic, n, len(accepted), 1 + max_extra_rounds, rejected, raw)
