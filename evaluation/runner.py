@@ -1,0 +1,130 @@
+"""One evaluation run: load the tasks, load the model once, score every task, write the results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evaluation import fingerprint, generate, loglik, report, scoring
+from evaluation.task import EvalError, TaskData
+from evaluation.tasks import load_task
+
+logger = logging.getLogger(__name__)
+
+MODES = ("loglik", "generate")
+
+
+@dataclass
+class EvalConfig:
+    model: str
+    tasks: list[str]
+    adapter: str | None = None
+    data_dir: Path | None = None
+    limit: int | None = None
+    mode: str = "loglik"
+    output: Path | None = Path("results.json")
+    batch_size: int = 32
+    num_fewshot: int | None = None  # mmlu only; None = lm-eval's 5
+    seed: int = generate.DEFAULT_SEED
+    device: str = "auto"
+    quantization: str = "auto"
+    max_new_tokens: int = generate.DEFAULT_MAX_NEW_TOKENS
+    system_prompt: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise EvalError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.limit is not None and self.limit < 1:
+            raise EvalError(f"--limit must be a positive number of questions, got {self.limit}")
+        if self.batch_size < 1:
+            raise EvalError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.num_fewshot is not None and self.num_fewshot < 0:
+            raise EvalError(f"--num-fewshot must be 0 or more, got {self.num_fewshot}")
+
+
+@dataclass
+class RunOutput:
+    results: dict
+    records: dict[str, list[dict]] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def load_model_for(config: EvalConfig) -> tuple[Any, dict]:
+    """The raw model + tokenizer (loglik) or a chat Backend (generate), and how they were loaded."""
+    if config.mode == "loglik":
+        from inference.loading import load_model
+
+        loaded = load_model(config.model, config.adapter, config.quantization, config.device)
+        return loaded, {"device": loaded.device, "dtype": loaded.dtype, "quantization": loaded.quantization,
+                        "adapter_merged": loaded.adapter_merged,
+                        "max_length": loglik.model_max_length(loaded.model, loaded.tokenizer)}
+    from inference import load_backend
+
+    backend = load_backend(base_model=config.model, adapter=config.adapter, quantization=config.quantization,
+                           device=config.device)
+    return backend, {"backend": getattr(backend, "description", backend.name)}
+
+
+def score_task(task: TaskData, handle: Any, config: EvalConfig) -> list[dict]:
+    if config.mode == "loglik":
+        requests = [(q.context, cont) for q in task.questions for cont in q.continuations]
+        lls = loglik.loglikelihoods(handle.model, handle.tokenizer, requests, config.batch_size,
+                                    desc=task.name, progress=config.progress)
+        return scoring.loglik_records(task, lls)
+    replies = generate.ask(handle, task.name, task.questions, config.seed, config.batch_size,
+                           config.max_new_tokens, config.system_prompt, config.progress)
+    return scoring.generate_records(task, replies)
+
+
+def _header(config: EvalConfig, handle: Any, settings: dict) -> dict:
+    model = getattr(handle, "model", None)
+    return {"model": config.model, "adapter": config.adapter, "mode": config.mode, "seed": config.seed,
+            "limit": config.limit, "batch_size": config.batch_size,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "fingerprints": {"model": fingerprint.model_fingerprint(config.model, model),
+                             "adapter": fingerprint.adapter_fingerprint(config.adapter)},
+            "settings": settings, "versions": fingerprint.versions(),
+            "scoring": "lm-evaluation-harness 0.4.13 HFLM semantics (see evaluation/loglik.py)"
+            if config.mode == "loglik" else "chat template, greedy, shuffled choices (see evaluation/generate.py)"}
+
+
+def run(config: EvalConfig, backend: Any | None = None) -> RunOutput:
+    """Evaluate ``config.tasks``; ``backend`` (generate mode) replaces loading one, e.g. in tests."""
+    tasks = [load_task(name, config.data_dir, config.limit, config.num_fewshot) for name in config.tasks]
+    if backend is not None:
+        handle, settings = backend, {"backend": getattr(backend, "name", type(backend).__name__)}
+    else:
+        handle, settings = load_model_for(config)
+    out = RunOutput(results=_header(config, handle, settings))
+    out.results["tasks"] = {}
+    for task in tasks:
+        start = time.perf_counter()
+        records = score_task(task, handle, config)
+        summary = scoring.summarize(task, records, config.mode)
+        summary["seconds"] = round(time.perf_counter() - start, 2)
+        out.results["tasks"][task.name] = summary
+        out.records[task.name] = records
+    _write(out, config)
+    return out
+
+
+def _write(out: RunOutput, config: EvalConfig) -> None:
+    if config.output is None:
+        return
+    stem = config.output.with_suffix("")
+    for name, records in out.records.items():
+        unscored = [r for r in records if "correct" not in r and "score" not in r]
+        if unscored:
+            path = report.write_predictions_csv(Path(f"{stem}.{name.replace(':', '_')}_predictions.csv"), unscored)
+            out.results["tasks"][name]["predictions_csv"] = str(path)
+            out.files[f"{name}_predictions_csv"] = path
+    all_records = [r for records in out.records.values() for r in records]
+    out.files["predictions"] = report.write_jsonl(Path(f"{stem}.predictions.jsonl"), all_records)
+    out.results["predictions_file"] = str(out.files["predictions"])
+    out.files["results"] = report.write_json(config.output, out.results)
+
