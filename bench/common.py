@@ -80,19 +80,30 @@ def machine() -> dict:
             info["gpu_count"] = torch.cuda.device_count()
     except ImportError:
         pass
-    for pkg in ("transformers", "peft", "trl", "bitsandbytes", "unsloth"):
+    from importlib.metadata import PackageNotFoundError, version
+
+    # Versions from package metadata: importing unsloth here would patch transformers process-wide.
+    for pkg in ("transformers", "peft", "trl", "bitsandbytes", "unsloth", "accelerate"):
         try:
-            info[pkg] = __import__(pkg).__version__
-        except Exception:  # not installed, or (unsloth) not importable without a GPU
+            info[pkg] = version(pkg)
+        except PackageNotFoundError:
             continue
     return info
+
+
+def current_command() -> str:
+    """The command line as typed: ``python -m bench.x ...`` when run as a module."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    head = ["python", "-m", spec.name] if spec and spec.name else ["python", sys.argv[0]]
+    return " ".join(head + sys.argv[1:])
 
 
 def save_results(name: str, results: dict, command: str | None = None) -> Path:
     """Write ``bench/results/<name>-<date>.json`` with the machine and the exact command, and print it."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     date = dt.date.today().isoformat()
-    payload = {"benchmark": name, "date": date, "command": command or " ".join(["python", *sys.argv]),
+    payload = {"benchmark": name, "date": date, "command": command or current_command(),
                "machine": machine(), **results}
     try:
         payload["git_commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
