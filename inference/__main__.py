@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=512)
     p.add_argument("--max-context", type=int, default=None,
                    help="context window in tokens; the oldest turns are dropped beyond it (default 4096)")
+    p.add_argument("--static-cache", action="store_true",
+                   help="CUDA only: fixed-size KV cache with a compiled decode step, ~4x faster decoding "
+                        "after a ~25 s compile at start-up (and once per new batch size)")
     p.add_argument("--seed", type=int, default=None, help="seed for reproducible sampling")
     p.add_argument("--system", default=SYSTEM_PROMPT, help="system prompt ('' for none)")
     return p
@@ -95,7 +98,7 @@ def main(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys.
     print(f"Loading {args.base_model}{f' + {args.adapter}' if args.adapter else ''} …", file=sys.stderr)
     backend = load_backend(args.backend, base_model=args.base_model, adapter=args.adapter,
                            quantization=args.quantization, device=args.device,
-                           max_context_tokens=args.max_context)
+                           max_context_tokens=args.max_context, static_cache=args.static_cache)
     if args.prompt:
         stream_reply(backend, with_system_prompt([{"role": "user", "content": args.prompt}], args.system),
                      config, out)

@@ -37,8 +37,19 @@ class TransformersBackend:
         self.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
         self._worker = GenerationWorker(f"generation-{id(self):x}")
         if warmup:
-            # The first generation after loading is ~3x slower (kernels, allocator); pay it at start-up.
-            self.chat_batch([[{"role": "user", "content": "Hi"}]], GenerationConfig(max_new_tokens=2, temperature=0))
+            self.warm_up()
+
+    def warm_up(self) -> None:
+        """Pay the first long generation's cost at start-up, not on the first user.
+
+        On an H200 the first 256-token reply after loading decoded at 18 tok/s and later ones at 49-59
+        (bench/results/inference_speed-2026-11-22.json): the allocator and kernels settle on the first
+        long run, so on CUDA the warm-up is one, on CPU a token or two (it would take too long there).
+        """
+        cuda = str(self.model.device).startswith("cuda")
+        question = "Explain, step by step, how plants turn sunlight into sugar. " * (20 if cuda else 1)
+        config = GenerationConfig(max_new_tokens=128 if cuda else 2, temperature=0)
+        self.chat_batch([[{"role": "user", "content": question}]], config)
 
     @property
     def description(self) -> str:
