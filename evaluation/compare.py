@@ -88,7 +88,9 @@ def plot_comparison(before: dict, after: dict, path: Path) -> Path:
         xs = [i + (offset - 0.5) * width for i in range(len(rows))]
         values = [100 * results["tasks"][t][m] for t, m in rows]
         cis = [results["tasks"][t].get(f"{m}_ci95") or [results["tasks"][t][m]] * 2 for t, m in rows]
-        errors = [[v - 100 * lo for v, (lo, _) in zip(values, cis)], [100 * hi - v for v, (_, hi) in zip(values, cis)]]
+        # max(0, ...): at 0% or 100% the interval's edge can sit a rounding error inside the value.
+        errors = [[max(0.0, v - 100 * lo) for v, (lo, _) in zip(values, cis)],
+                  [max(0.0, 100 * hi - v) for v, (_, hi) in zip(values, cis)]]
         ax.bar(xs, values, width, yerr=errors, capsize=4, color=color, label=label(results))
     ax.set_xticks(range(len(rows)), [f"{t}\n{m}" for t, m in rows], fontsize=8)
     ax.set_ylabel("score % (95% CI)")

@@ -39,15 +39,15 @@ def find_one(folder: Path, pattern: str, what: str) -> Path:
     return matches[0]
 
 
-def require_file(path: Path, what: str) -> Path:
+def require_file(path: Path, what: str | None = None) -> Path:
     if not path.is_file():
-        raise EvalError(f"{what}: file {str(path)!r} not found; {DATA_DIR_HINT}")
+        raise EvalError(f"{f'{what}: ' if what else ''}{str(path)!r} not found; {DATA_DIR_HINT}")
     return path
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
-    with open(require_file(path, "data file"), encoding="utf-8") as f:
+    with open(require_file(path), encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -66,7 +66,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def read_json(path: Path) -> Any:
     try:
-        return json.loads(require_file(path, "data file").read_text(encoding="utf-8"))
+        return json.loads(require_file(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise EvalError(f"{str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno}); "
                         "the file is corrupt or truncated: copy it again") from None
@@ -75,7 +75,7 @@ def read_json(path: Path) -> Any:
 def read_csv_rows(path: Path) -> list[list[str]]:
     """All rows of a CSV (UTF-8, BOM tolerated), header included."""
     try:
-        with open(require_file(path, "CSV file"), encoding="utf-8-sig", newline="") as f:
+        with open(require_file(path), encoding="utf-8-sig", newline="") as f:
             rows = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
     except (UnicodeDecodeError, csv.Error) as exc:
         raise EvalError(f"{str(path)!r} is not a readable UTF-8 CSV ({exc}); the file is corrupt: copy it again") from None
