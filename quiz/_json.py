@@ -17,7 +17,7 @@ from quiz._lines import options as split_option_label
 from quiz._text import normalize, squash
 from quiz.question import Question
 
-_OPEN_QUOTES = "\u201c\u201d"
+_SMART_QUOTES = "\u201c\u201d"
 _START = re.compile(r"[\[{]\s*[{\"'\u201c\u201d]")
 _MAX_STARTS = 8
 
@@ -44,7 +44,7 @@ def repair(src: str) -> tuple[str, str | None]:
             if c == "\\" and i < len(src):
                 out += [c, src[i]]
                 i += 1
-            elif (quote == '"' and c == '"') or (quote == "curly" and c in _OPEN_QUOTES):
+            elif (quote == '"' and c == '"') or (quote == "curly" and c in _SMART_QUOTES):
                 out.append('"')
                 quote = None
             elif c == '"':
@@ -52,7 +52,7 @@ def repair(src: str) -> tuple[str, str | None]:
             else:
                 out.append("\\n" if c == "\n" else c)
             continue
-        if c == '"' or c in _OPEN_QUOTES:
+        if c == '"' or c in _SMART_QUOTES:
             quote = '"' if c == '"' else "curly"
             out.append('"')
         elif c in "[{":

@@ -15,8 +15,6 @@ from quiz._text import is_fence, normalize, strip_markup
 from quiz.question import Question
 
 
-
-
 class _Reader:
     """Feeds lines, collects drafts; ``finish`` turns them into questions."""
 
@@ -25,6 +23,7 @@ class _Reader:
         self.cur: Draft | None = None
         self.pending: list[str] = []  # text outside any question
         self.key_mode = False
+        self.key_targets: dict[int, Draft] = {}  # question number -> draft, while reading an answer key
         self.in_code = False
 
     # -- dispatch ---------------------------------------------------------------------------
@@ -232,6 +231,11 @@ class _Reader:
             return True
         self._close()
         self.key_mode = True
+        # Numbers restart in some outputs ("Cluster 2: Q1 ..."): the last question with a number wins;
+        # unnumbered questions are counted in order.
+        self.key_targets = {d.number: d for d in self.drafts if d.number is not None}
+        if not self.key_targets:
+            self.key_targets = dict(enumerate(self.drafts, start=1))
         for number, raw in entries:
             self._apply_key(number, raw)
         return True
@@ -242,9 +246,7 @@ class _Reader:
         return any(applied)
 
     def _apply_key(self, number: int, raw: str) -> bool:
-        target = next((d for d in reversed(self.drafts) if d.number == number), None)
-        if target is None and all(d.number is None for d in self.drafts) and 0 < number <= len(self.drafts):
-            target = self.drafts[number - 1]
+        target = self.key_targets.get(number)
         if target is None or resolve_answer(raw, target.texts(), target.labels()) is None:
             return False
         if not target.answers:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 # "Question 3", "Q1:", "QUESTION 1", "Question #2 of 10 - ...", "Q1) ..."
 _HEADER_NUMBERED = re.compile(
     r"^(?i:question|q)\s?(?:(?i:no)\.?\s?|#\s?)?(\d{1,3})(?:\s(?i:of)\s\d{1,3})?(?:\s?[:.)\]\-]|\s|$)\s?(.*)$")
+# "(Easy): " after "Question 1": a tag, not part of the question
+_HEADER_TAG = re.compile(r"^\([^()]{1,30}\)\s?[:.\-]\s?")
 # "Question: ...", "Q: ..."
 _HEADER_LABEL = re.compile(r"^(?i:question|q)\s?[:.\-]\s?(.*)$")
 # "1. ...", "12) ..." but not "1.5 m/s ..."
@@ -27,7 +29,8 @@ _OPTION_NUMBER = re.compile(r"^(?:\(([0-9])\)|([0-9])(?:([)\]])|([.:])(?=\s|$)))
 _INLINE = re.compile(r"(?:^|(?<=\s))(?:\(([A-Ha-h0-9])\)|([A-Ha-h0-9])([).:]))(?=\s|$)")
 
 _ANSWER = re.compile(
-    r"^(?:(?i:the)\s)?(?:(?:(?i:correct|right)\s)?(?i:answer|ans)|(?i:correct|right)\s(?i:option|choice|letter))"
+    r"^(?:(?i:the)\s)?(?:(?:(?i:correct|right)\s)?(?i:answer|ans)|(?i:correct|right)\s(?i:option|choice|letter)"
+    r"|(?i:correct|solution)(?=\s?[:=]))"
     r"(?:\s?[:\-=]|\s(?i:is)\s?[:\-=]?|\s?(?=\())\s?(.*)$")
 _ANSWER_KEY = re.compile(
     r"^(?:(?i:answer\s?key|answers|correct\s?answers|answer\s?sheet|solutions|key))\s?(?::\s?(.*)|$)")
@@ -37,7 +40,7 @@ _SEPARATOR = re.compile(r"^(?:[-*_#~]{3,}|={3,}.*|(?i:end)(?:\s(?i:of\s)?(?i:que
 _ANSWER_INSIDE = re.compile(r"\s(?:(?i:correct|right)\s)?(?i:answer)\s?[:\-]\s?")
 _EXPLANATION_INSIDE = re.compile(r"[\s.]?\s?(?i:explanation|because)\s?[:\-,]?\s")
 _MARKERS = re.compile(
-    r"\s?(?:\u2705|\u2714\ufe0f?|\u2713|\u2611\ufe0f?|\((?i:correct|right|correct answer|answer)\)"
+    r"\s?(?:\u2705|\u2714\ufe0f?|\u2713|\u2611\ufe0f?|\((?i:correct|correct answer|answer)\)"
     r"|\[(?i:correct|x)\]|(?:<-+|\u2190)\s?(?i:correct)\w*)\s?")
 _NOISE_LINE = re.compile(r"^(?i:options|choices|answer choices|select one|pick one)\s?:?$")
 _META_LINE = re.compile(r"^(?i:subject|theme|topic|difficulty|category|level|type)\s?:")
@@ -55,7 +58,7 @@ def header(line: str) -> tuple[int | None, str] | None:
     """(number, stem text) for a word header ("Question 3: ...", "Q1.", "Question: ...")."""
     match = _HEADER_NUMBERED.match(line)
     if match:
-        return int(match.group(1)), match.group(2)
+        return int(match.group(1)), _HEADER_TAG.sub("", match.group(2), count=1)
     match = _HEADER_LABEL.match(line)
     return (None, match.group(1)) if match else None
 
@@ -142,6 +145,8 @@ def inline_options(line: str) -> tuple[str, list[Option]]:
 
 def answer(line: str) -> str | None:
     """The text after "Answer:", "Correct answer:", "Correct option:" ... ("" when on the next line)."""
+    if len(line) > 2 and line[0] in "([" and line[-1] in ")]":
+        line = line[1:-1].strip()  # "(Answer: B)"
     match = _ANSWER.match(line)
     return match.group(1).strip() if match else None
 

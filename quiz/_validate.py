@@ -12,21 +12,27 @@ N_OPTIONS = 4
 
 # Options that point at other options make no sense once the options are shuffled.
 _CATCH_ALL = re.compile(
-    r"^(?:(?:all|none|any)\s+of\s+(?:the\s+)?(?:above|these|those|them|the\s+options|the\s+answers)"
-    r"|all\s+the\s+above|(?:both|neither|either)\s+(?:of\s+(?:the\s+)?(?:above|these|them)|[A-D]\b)"
-    r"|(?:options?\s+|only\s+)?[A-D](?:\s*,\s*[A-D])*\s*(?:and|&|or|nor|\+)\s*[A-D](?:\s+only)?)\b",
-    re.IGNORECASE)
+    r"^(?:(?i:all|none|any)\s+(?i:of)\s+(?:(?i:the)\s+)?(?i:above|these|those|them|the\s+options|the\s+answers)"
+    r"|(?i:all\s+the\s+above)"
+    r"|(?i:both|neither|either)\s+(?:(?i:of)\s+(?:(?i:the)\s+)?(?i:above|these|them)|[A-D]\b)"
+    r"|(?:(?i:options?|only)\s+)?[A-D](?:\s*,\s*[A-D])*\s*(?:(?i:and|or|nor)|&|\+)\s*[A-D](?:\s+(?i:only))?"
+    r"|(?i:only|options?|choices?)\s+[A-D])\b")  # capital letters only: "only a few" is an answer
+# The whole option is a reference to lower-case labels: "both a and b", "only c".
+_REFERENCE = re.compile(
+    r"(?i:(?:both|neither|either|only|options?|choices?)\s+)?[a-d](?:\s*,\s*[a-d])*"
+    r"(?:\s*(?:(?i:and|or|nor)|&|\+)\s*[a-d])?(?:\s+(?i:only))?")
 
 # Reasons, in the order they are checked; the error message counts them by these names.
-REASONS = ("reply without questions", "no question text", "not 4 options", "empty option", "repeated option", "option refers to others",
-           "no answer key", "copied the example", "duplicate question")
+REASONS = ("reply without questions", "no question text", "not 4 options", "empty option", "repeated option",
+           "option refers to others", "no answer key", "copied the example", "duplicate question")
 
 _EXAMPLES = {squash(stem) for stem in EXAMPLE_QUESTIONS}
 
 
 def is_catch_all(option: str) -> bool:
     """"All of the above", "None of these", "Both A and B", "A and C" ..."""
-    return bool(_CATCH_ALL.match(option.strip().rstrip(".").strip()))
+    text = option.strip().rstrip(".").strip()
+    return bool(_CATCH_ALL.match(text)) or (len(text) > 1 and bool(_REFERENCE.fullmatch(text)))
 
 
 def rejection(question: Question, seen: set[str]) -> str | None:

@@ -106,7 +106,8 @@ def _failure(topic: str, n: int, accepted: int, rounds: int, rejected: Counter,
     order = {reason: i for i, reason in enumerate(REASONS)}
     most_first = sorted(rejected.items(), key=lambda item: (-item[1], order.get(item[0], len(order))))
     counts = ", ".join(f"{count} {reason}" for reason, count in most_first)
-    message = (f"could not write {n} valid questions about {topic!r}: got {accepted} after {rounds} rounds "
+    message = (f"could not write {n} valid questions about {topic!r}: got {accepted} after {rounds} "
+               f"round{'' if rounds == 1 else 's'} "
                f"(rejected: {counts or 'none'}); try again, choose a broader topic, or use a stronger "
                f"or fine-tuned model")
     return QuizGenerationError(message, raw, rejected)
@@ -129,6 +130,8 @@ def generate_quiz(backend: Backend, topic: str, n: int = 10, difficulty: str = "
     difficulty = check_difficulty(difficulty)
     if not isinstance(n, int) or not 1 <= n <= MAX_QUESTIONS:
         raise ValueError(f"n must be a whole number from 1 to {MAX_QUESTIONS}, got {n!r}")
+    if not isinstance(max_extra_rounds, int) or max_extra_rounds < 0:
+        raise ValueError(f"max_extra_rounds must be 0 or more, got {max_extra_rounds!r}")
     seed = secrets.randbits(32) if seed is None else seed
     rng = random.Random(seed)
     accepted: list[Question] = []

@@ -10,6 +10,7 @@ import pytest
 
 from inference.backend import GenerationConfig
 from quiz import QuizGenerationError, generate_quiz
+from quiz._validate import is_catch_all
 from quiz.generate import CHUNK_SIZE, MAX_TOPIC_CHARS, clean_topic
 from tests.scripted import ScriptedBackend
 
@@ -127,6 +128,16 @@ def test_options_that_break_shuffling_are_rejected(bad_option: str, reason: str)
         generate_quiz(backend, "facts", n=1, seed=1, max_extra_rounds=1)
 
 
+@pytest.mark.parametrize("option, expected", [
+    ("All of the above", True), ("all the above.", True), ("None of the above", True), ("Both A and B", True),
+    ("Neither A nor B", True), ("A, B and C", True), ("Options A and C", True), ("Only B", True), ("Option C", True),
+    ("Vitamin A and D", False), ("Only a few cells", False), ("both a and b", True),
+    ("only c", True), ("a", False), ("b and d", True), ("A) and b)", False), ("Both parents", False), ("None", False), ("A cat and a dog", False),
+])
+def test_catch_all_options(option: str, expected: bool) -> None:
+    assert is_catch_all(option) is expected
+
+
 def test_the_error_after_the_last_round_says_why_and_keeps_the_raw_text() -> None:
     replies = ["I'm sorry, I can't write a quiz about that.",
                block(1, "Is this keyless?", ["yes", "no", "maybe", "never"], "") + "\n\n" + fact(1, 2),
@@ -143,6 +154,14 @@ def test_the_error_after_the_last_round_says_why_and_keeps_the_raw_text() -> Non
     assert error.rejections == {"not 4 options": 1, "no answer key": 1, "duplicate question": 1,
                                 "reply without questions": 1}
     assert len(backend.calls) == 4  # the first round and MAX_EXTRA_ROUNDS = 3 more
+
+
+def test_without_extra_rounds_one_bad_reply_is_enough_to_fail() -> None:
+    backend = ScriptedBackend(["Sorry, no."])
+    with pytest.raises(QuizGenerationError, match=r"got 0 after 1 round \(rejected: 1 reply without questions\)"):
+        generate_quiz(backend, "facts", n=1, seed=1, max_extra_rounds=0)
+    with pytest.raises(ValueError, match="max_extra_rounds must be 0 or more, got -1"):
+        generate_quiz(backend, "facts", max_extra_rounds=-1)
 
 
 def test_a_question_copied_from_the_prompt_example_is_rejected() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -84,6 +85,10 @@ LAYOUTS = {
         "1. What is the capital of France?\nA) Berlin\nB) Paris\nC) Rome\nD) Madrid\nAnswer:\nB\n\n"
         "2. Which planet is called the Red Planet?\nA) Venus\nB) Mars\nC) Jupiter\nD) Mercury\n"
         "Correct Answer:\n\nB) Mars", TWO),
+    "answers in parentheses, Correct: and Solution: labels, tagged headers": (
+        "Question 1 (Easy): What is the capital of France?\nA) Berlin\nB) Paris\nC) Rome\nD) Madrid\n"
+        "(Answer: B)\n\nQuestion 2 (Hard): Which planet is called the Red Planet?\nA) Venus\nB) Mars\n"
+        "C) Jupiter\nD) Mercury\nSolution: B", TWO),
     "answer given as the option's text": (
         "1. What is the capital of France?\nA) Berlin\nB) Paris\nC) Rome\nD) Madrid\nAnswer: Paris\n\n"
         "2. Which planet is called the Red Planet?\nA) Venus\nB) Mars\nC) Jupiter\nD) Mercury\n"
@@ -171,6 +176,13 @@ def test_numbered_questions_with_numbered_options_in_another_style() -> None:
             "2. Pick the prime.\n1) 4\n2) 6\n3) 7\n4) 9\nAnswer: 3\n")
     assert shape(parse_quiz(text)) == [("Pick the even number.", ["3", "5", "8", "9"], 2),
                                        ("Pick the prime.", ["4", "6", "7", "9"], 2)]
+
+
+def test_reasoning_steps_between_the_options_and_the_answer() -> None:
+    text = ("1. What is the capital of France?\nA) Berlin\nB) Paris\nC) Rome\nD) Madrid\n"
+            "Let's think step by step.\n1. Berlin is in Germany.\n2. Paris is the seat of the French government.\n"
+            "Answer: B\n")
+    assert shape(parse_quiz(text)) == [("What is the capital of France?", CAPITALS, 1)]
 
 
 def test_question_label_after_a_number_only_header() -> None:
@@ -387,6 +399,22 @@ def test_cut_and_spliced_quizzes_never_raise(cases: list, data: st.DataObject) -
     text = "\n".join(case[0] for case in cases)
     cut = data.draw(st.integers(0, len(text)))
     check_questions(parse_quiz(text[:cut]))
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 10) | st.floats(allow_nan=True) | st.text(max_size=12)
+    | st.sampled_from(["A", "b", "B) x", "(c)", "Paris"]),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(
+        st.sampled_from(["question", "Question", "q", "options", "choices", "answers", "answer", "correct",
+                         "answer_index", "explanation", "questions", "quiz", "text", "correct_answer", "A", "B"]),
+        inner, max_size=6),
+    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(JSON_VALUES, st.sampled_from(["{}", "```json\n{}\n```", "Here: {} bye", "{}"]))
+def test_arbitrary_json_never_raises(value: object, wrapper: str) -> None:
+    check_questions(parse_quiz(wrapper.format(json.dumps(value))))
 
 
 @pytest.mark.parametrize("text", [
