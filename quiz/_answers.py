@@ -96,7 +96,8 @@ def extract_choice(text: str, n_options: int, *, options: list[str] | None = Non
 
     Letters count from A; numbers count from ``number_base`` (1 for "1)-4)" choices, 0 for "0.-3.").
     The last "final answer" wins, then the last "answer is X", then a label that opens the text, then
-    (given ``options``) the one option text the answer mentions. None when nothing valid is found.
+    (given ``options``) the one option text the answer mentions; an opening "A " followed by an
+    option's text counts as that text. None when nothing valid is found.
     """
     try:
         lines = [strip_markup(line) for line in normalize(text).split("\n")]
@@ -116,11 +117,12 @@ def extract_choice(text: str, n_options: int, *, options: list[str] | None = Non
         index = pick(list(pattern.finditer(flat)))
         if index is not None:
             return index
+    by_text = _text_index(flat, options) if options else None
     start = _START.match(flat)
     if start:
         index = label_index(_matched_label(start), n_options, number_base=number_base)
-        if index is not None:
+        # A bare capital followed by words may be the article: "A chloroplast." names an option by text.
+        article = start.group(3) is not None and flat[start.end():start.end() + 1] == " "
+        if index is not None and not (article and by_text is not None):
             return index
-    if options:
-        return _text_index(flat, options)
-    return None
+    return by_text

@@ -283,6 +283,9 @@ def test_extract_choice(reply: str, expected: int | None) -> None:
 
 def test_extract_choice_by_option_text_and_zero_based_numbers() -> None:
     assert extract_choice("I believe it is Paris.", 4, options=CAPITALS) == 1
+    assert extract_choice("A chloroplast.", 4, options=["Nucleus", "Ribosome", "A chloroplast", "Wall"]) == 2
+    assert extract_choice("A. Nucleus", 4, options=["Nucleus", "Ribosome", "A chloroplast", "Wall"]) == 0
+    assert extract_choice("B Ribosome", 4, options=["Nucleus", "Ribosome", "A chloroplast", "Wall"]) == 1
     assert extract_choice("Final Answer: 0", 4, number_base=0) == 0
     assert extract_choice("Final Answer: 4", 4, number_base=0) is None
 
