@@ -55,10 +55,15 @@ def comparability_notes(before: dict, after: dict) -> list[str]:
         for key in ("n", "num_fewshot"):
             if entry.get(key) != other.get(key):
                 notes.append(f"{task}: different {key} ({entry.get(key)} vs {other.get(key)})")
-        if entry.get("data", {}).get("files") != other.get("data", {}).get("files"):
+        if _hashes(entry) != _hashes(other):
             notes.append(f"{task}: different data files or hashes: not the same questions")
     notes += [f"{task}: only in the second file" for task in after["tasks"] if task not in before["tasks"]]
     return notes
+
+
+def _hashes(entry: dict) -> dict[str, str]:
+    """File name -> hash: the same files copied to another folder or machine still match."""
+    return {Path(path).name: digest for path, digest in entry.get("data", {}).get("files", {}).items()}
 
 
 def compare_table(before: dict, after: dict) -> str:

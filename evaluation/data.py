@@ -98,6 +98,7 @@ def load_hub(path: str, name: str | None, split: str) -> Any:
     except ImportError:
         raise EvalError(f"reading {path} from the hub needs the `datasets` package "
                         f"(pip install -r requirements-train.txt), or {DATA_DIR_HINT}") from None
+    logger.info("loading %s%s, split %s, from the hub", path, f" ({name})" if name else "", split)
     try:
         return datasets.load_dataset(path, name, split=split)
     except Exception as exc:  # offline, missing, renamed: datasets raises many types; all mean "not available"

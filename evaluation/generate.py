@@ -81,4 +81,8 @@ def ask(backend: Any, task: str, questions: list[Question], seed: int = DEFAULT_
     for q, order, text in zip(questions, orders, texts, strict=True):
         shown = extract(text, [q.choices[i] for i in order])
         replies.append(Reply(order, text, None if shown is None else order[shown]))
+    failures = sum(r.choice is None for r in replies)
+    if failures > len(replies) // 2:
+        logger.warning("%s: %d of %d replies name no choice; look at them with --show-predictions",
+                       task, failures, len(replies))
     return replies

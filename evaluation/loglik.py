@@ -116,9 +116,11 @@ def loglikelihoods(model: Any, tokenizer: Any, requests: Sequence[tuple[str, str
     encoded = [encode_pair(tokenizer, ctx, cont) for ctx, cont in requests]
     max_length = model_max_length(model, tokenizer)
     device = next(model.parameters()).device
+    batches = plan_batches(encoded, batch_size)
+    logger.info("%s: %d requests -> %d forward passes (batch size %d)", desc, len(requests), len(batches), batch_size)
     results: dict[int, tuple[float, bool]] = {}
     with tqdm(total=len(requests), desc=desc, disable=not progress, unit="req") as bar:
-        for batch in plan_batches(encoded, batch_size):
+        for batch in batches:
             scored = score_batch(model, batch, encoded, max_length, device)
             results.update(scored)
             bar.update(len(scored))

@@ -22,7 +22,9 @@ def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, fl
     denom = 1 + z * z / n
     center = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, center - half), min(1.0, center + half)
+    # Exact ends at 0/n and n/n (the formula lands a rounding error away from them).
+    return (0.0 if successes <= 0 else max(0.0, center - half),
+            1.0 if successes >= n else min(1.0, center + half))
 
 
 def mean_interval(values: Sequence[float], z: float = Z95) -> tuple[float, float]:

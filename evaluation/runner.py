@@ -107,6 +107,7 @@ def run(config: EvalConfig, backend: Any | None = None) -> RunOutput:
         records = score_task(task, handle, config)
         summary = scoring.summarize(task, records, config.mode)
         summary["seconds"] = round(time.perf_counter() - start, 2)
+        logger.info("%s: %d questions (%s) scored in %.1f s", task.name, len(records), task.source, summary["seconds"])
         out.results["tasks"][task.name] = summary
         out.records[task.name] = records
     _write(out, config)

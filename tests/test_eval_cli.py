@@ -110,3 +110,20 @@ def test_bad_model_directory_is_a_clear_error(shared_data, tmp_path, capsys):
     assert main(args) == 2
     assert "not found: no such directory" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.slow
+def test_eval_speed_bench_runs_on_cpu_with_tiny(shared_data, tmp_path, monkeypatch):
+    from bench import eval_speed
+
+    monkeypatch.setenv("BENCH_RESULTS_DIR", str(tmp_path / "results"))
+    args = eval_speed.build_parser().parse_args([
+        "--data-dir", str(shared_data / "arc"), "--tiny", "--limit", "12", "--batch-size", "4,16",
+        "--work-dir", str(tmp_path / "work"), "--device", "cpu"])
+    assert eval_speed.main(args) == 0
+    saved = json.loads(next((tmp_path / "results").glob("eval_speed_tiny-*.json")).read_text())
+    small, large = saved["runs"]
+    assert (small["questions"], small["requests"]) == (12, 48)
+    assert small["forward_passes"] == -(-48 // 4) and large["forward_passes"] == -(-48 // 16)
+    assert small["tokens"] == large["tokens"] and large["padded_tokens"] >= large["tokens"]
+    assert small["score_s"] > 0 and small["acc"] == large["acc"]

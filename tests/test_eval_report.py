@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-from pathlib import Path
 
 import pytest
 
@@ -26,7 +25,7 @@ def test_mean_interval_is_normal_with_sample_sd():
     values = [0.2, 0.4, 0.6, 0.8]
     sd = math.sqrt(sum((v - 0.5) ** 2 for v in values) / 3)
     assert mean_interval(values) == pytest.approx((0.5 - 1.959964 * sd / 2, 0.5 + 1.959964 * sd / 2), abs=1e-6)
-    assert mean_interval([1.0, 1.0, 0.98]) [1] == 1.0  # clipped
+    assert mean_interval([1.0, 1.0, 0.98])[1] == 1.0  # clipped
 
 
 def test_acc_norm_divides_by_characters_and_ties_go_to_the_first():
