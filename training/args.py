@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from training.config import TrainConfig
-from training.errors import TrainingError
+from training.errors import TrainingError, fail
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -143,7 +143,7 @@ def build_parser(prog: str = "python -m training sft") -> argparse.ArgumentParse
 def parse_sft_args(argv: list[str], prog: str = "python -m training sft") -> TrainConfig:
     """Flags (and an optional ``--config`` recipe) -> a validated ``TrainConfig``."""
     parser = build_parser(prog)
-    parser.error = lambda message: _raise(f"{message} (see {prog} --help)")  # type: ignore[method-assign]
+    parser.error = lambda message: fail(f"{message} (see {prog} --help)")  # type: ignore[method-assign]
     namespace, remaining = parser.parse_known_args(argv)
     if remaining:
         raise TrainingError(f"unknown argument {remaining[0]!r}{_suggest(remaining[0])} (see {prog} --help)")
@@ -156,10 +156,6 @@ def parse_sft_args(argv: list[str], prog: str = "python -m training sft") -> Tra
         except (TypeError, ValueError) as exc:
             raise TrainingError(f"--{name}: {exc}, got {raw!r}") from None
     return TrainConfig(**values)
-
-
-def _raise(message: str) -> typing.NoReturn:
-    raise TrainingError(message)
 
 
 def _suggest(flag: str) -> str:

@@ -88,9 +88,14 @@ def resolve_runtime(config: TrainConfig) -> Runtime:
 
 def _model_error(name: str, exc: BaseException) -> TrainingError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if os.path.sep in name and not os.path.exists(os.path.expanduser(name)):
+    from inference.loading import looks_like_path
+
+    if looks_like_path(name) and not os.path.exists(os.path.expanduser(name)):
         return TrainingError(f"model directory {name!r} not found: pass a hub id (owner/name) or an existing "
                              "model directory with --model")
+    if os.path.isdir(os.path.expanduser(name)) and not os.path.isfile(os.path.join(os.path.expanduser(name), "config.json")):
+        return TrainingError(f"{name!r} is not a model directory (no config.json): pass a folder saved with "
+                             "save_pretrained, or a hub id, with --model")
     return TrainingError(f"could not load model {name!r} ({first[:200]}): check the id, run where the Hugging Face "
                          "hub is reachable (and you have access), or pass a local model directory with --model")
 

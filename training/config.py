@@ -47,6 +47,7 @@ class TrainConfig:
         "questions by their index column, e.g. LR1_dev_answer.csv for LR1_dev.csv")
     max_samples: int | None = _f(None, "use only the first N valid conversations (quick runs)")
     eval_dataset: str | None = _f(None, "a separate evaluation file or hub id (same format as --dataset)")
+    eval_dataset_split: str = _f("test", "split to read when --eval_dataset is a hub dataset")
     eval_split: float = _f(0.0, "fraction of the training rows held out for evaluation (0 = none)")
     eval_steps: int | None = _f(None, "evaluate every N optimiser steps (default: save_steps)")
     max_seq_length: int = _f(2048, "maximum tokens per example (prompt + answer)")

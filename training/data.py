@@ -163,8 +163,8 @@ def prepare_data(config: Any) -> PreparedData:
     eval_rows: list[Conversation] = []
     if config.eval_dataset:
         eval_skipped: Counter = Counter()
-        raw = read_rows(config.eval_dataset, config.dataset_split, eval_skipped)
-        eval_rows, _ = to_conversations(raw, fmt, config.eval_dataset, eval_skipped)
+        raw = read_rows(config.eval_dataset, config.eval_dataset_split, eval_skipped)
+        eval_rows, _ = to_conversations(raw, config.dataset_format, config.eval_dataset, eval_skipped)
         skipped.update({f"eval file: {reason}": n for reason, n in eval_skipped.items()})
     if config.eval_split > 0:
         train, held = split_eval(train, config.eval_split, config.seed)

@@ -1,0 +1,107 @@
+"""Defaults < YAML recipe < flags, typed YAML values, and errors that name the flag."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from training.args import parse_sft_args
+from training.config import LORA_TARGETS, TrainConfig
+from training.errors import TrainingError
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
+
+
+def recipe(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_defaults_match_the_unsloth_notebook():
+    c = parse_sft_args([])
+    assert (c.model, c.lora_r, c.lora_alpha, c.lora_dropout, c.learning_rate, c.seed) == (
+        "unsloth/Llama-3.2-3B-Instruct", 16, 16, 0.0, 2e-4, 3407)
+    assert c.lora_target_modules == LORA_TARGETS and c.report_targets == ["tensorboard"]
+
+
+def test_yaml_overrides_defaults_and_flags_override_yaml(tmp_path):
+    path = recipe(tmp_path, "learning_rate: 2e-4\nmax_steps: 30\nlora_r: 8\nbf16: 'false'\n"
+                            "lora_target_modules: q_proj, v_proj\nreport_to: none\n")
+    c = parse_sft_args(["--config", path, "--max_steps", "7", "--lora_alpha", "32"])
+    assert c.learning_rate == 2e-4 and isinstance(c.learning_rate, float)  # PyYAML reads 2e-4 as a string
+    assert (c.max_steps, c.lora_r, c.lora_alpha, c.bf16) == (7, 8, 32, False)
+    assert c.lora_target_modules == ["q_proj", "v_proj"] and c.report_targets == []
+
+
+def test_every_recipe_parses():
+    assert len(RECIPES) >= 4
+    for path in RECIPES:
+        c = parse_sft_args(["--config", str(path)])
+        assert c.model and c.dataset and c.learning_rate > 0, path.name
+
+
+def test_finetome_recipe_is_the_notebook():
+    c = parse_sft_args(["--config", str(ROOT / "recipes" / "llama-3.2-3b-finetome.yaml")])
+    assert (c.model, c.dataset, c.dataset_format, c.chat_template) == (
+        "unsloth/Llama-3.2-3B-Instruct", "mlabonne/FineTome-100k", "sharegpt", "llama-3.1")
+    assert (c.load_in_4bit, c.lora_r, c.lora_alpha, c.lora_dropout, c.optim, c.lr_scheduler_type) == (
+        True, 16, 16, 0.0, "adamw_8bit", "linear")
+    assert (c.learning_rate, c.weight_decay, c.warmup_steps, c.seed, c.max_seq_length) == (2e-4, 0.01, 5, 3407, 2048)
+    assert (c.per_device_train_batch_size, c.gradient_accumulation_steps) == (8, 1)
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("learning_rat: 0.1\n", r"unknown setting 'learning_rat' \(did you mean 'learning_rate'\?\)"),
+    ("max_steps: lots\n", r"max_steps: expected a whole number, got 'lots'"),
+    ("load_in_4bit: maybe\n", r"load_in_4bit: expected true or false"),
+    ("backend: tpu\n", r"backend: expected one of auto, unsloth, transformers"),
+    ("- a\n- b\n", r"must be a mapping"),
+])
+def test_bad_recipes_name_the_key(tmp_path, text, match):
+    with pytest.raises(TrainingError, match=match):
+        parse_sft_args(["--config", recipe(tmp_path, text)])
+
+
+@pytest.mark.parametrize(("argv", "match"), [
+    (["--max_steps", "0"], r"--max_steps must be a positive number of steps or -1"),
+    (["--learning_rate", "-1"], r"--learning_rate must be positive, got -1.0"),
+    (["--eval_split", "1.5"], r"--eval_split is a fraction in \[0, 1\), got 1.5"),
+    (["--lora_r", "0"], r"--lora_r must be at least 1, got 0"),
+    (["--report_to", "mlflow"], r"--report_to must be tensorboard, wandb, none"),
+    (["--max_stepz", "3"], r"unknown argument '--max_stepz'; did you mean --max_steps\?"),
+    (["--per_device_train_batch_size", "two"], r"--per_device_train_batch_size: expected a whole number"),
+    (["--dataset_format", "csv"], r"argument --dataset_format: invalid choice: 'csv'"),
+    (["--config", "nope.yaml"], r"recipe 'nope.yaml' not found"),
+    (["--answers_file", "a.csv", "--dataset_format", "alpaca"], r"--answers_file only applies to --dataset_format mcq-csv"),
+])
+def test_bad_flags_fail_early_naming_the_flag(argv, match):
+    with pytest.raises(TrainingError, match=match):
+        parse_sft_args(argv)
+
+
+def test_resume_target(tmp_path):
+    assert TrainConfig().resume_target() is None
+    assert TrainConfig(resume_from_checkpoint="true").resume_target() is True
+    assert TrainConfig(resume_from_checkpoint=str(tmp_path)).resume_target() == str(tmp_path)
+    with pytest.raises(TrainingError, match=r"--resume_from_checkpoint '/no/such/ckpt' is not a directory"):
+        TrainConfig(resume_from_checkpoint="/no/such/ckpt").resume_target()
+
+
+def test_parsing_does_not_import_transformers():
+    # Unsloth must be imported before transformers; parsing the command line must not import it first.
+    code = ("import sys; from training.args import parse_sft_args; parse_sft_args(['--max_steps', '3']); "
+            "print(sorted(m for m in ('transformers', 'trl', 'peft', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_help_lists_fields_with_their_help():
+    out = subprocess.run([sys.executable, "-m", "training", "sft", "--help"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert "--per_device_train_batch_size" in out and "--resume_from_checkpoint" in out
+    assert "LoRA rank (default: 16)" in out
