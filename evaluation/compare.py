@@ -35,7 +35,9 @@ def metric_rows(before: dict, after: dict) -> list[tuple[str, str]]:
     rows = []
     for task, entry in before["tasks"].items():
         if task in after["tasks"]:
-            rows += [(task, m) for m in ("acc", "acc_norm") if m in entry and m in after["tasks"][task]]
+            other = after["tasks"][task]
+            rows += [(task, m) for m in ("acc", "acc_norm")
+                     if entry.get(m) is not None and other.get(m) is not None]
     return rows
 
 

@@ -20,6 +20,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from evaluation.task import EvalError
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_LENGTH = 2048
@@ -111,6 +113,7 @@ def score_batch(model: Any, batch: list, encoded: Sequence[tuple[list[int], list
 def loglikelihoods(model: Any, tokenizer: Any, requests: Sequence[tuple[str, str]], batch_size: int = 32,
                    desc: str = "loglik", progress: bool = True) -> list[tuple[float, bool]]:
     """(log P(continuation | context), is_greedy) for every (context, continuation) request, in order."""
+    import torch
     from tqdm.auto import tqdm
 
     encoded = [encode_pair(tokenizer, ctx, cont) for ctx, cont in requests]
@@ -121,7 +124,13 @@ def loglikelihoods(model: Any, tokenizer: Any, requests: Sequence[tuple[str, str
     results: dict[int, tuple[float, bool]] = {}
     with tqdm(total=len(requests), desc=desc, disable=not progress, unit="req") as bar:
         for batch in batches:
-            scored = score_batch(model, batch, encoded, max_length, device)
+            try:
+                scored = score_batch(model, batch, encoded, max_length, device)
+            except torch.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                longest = max(len(ctx) + len(cont) for ctx, cont, _ in batch)
+                raise EvalError(f"out of GPU memory scoring {len(batch)} sequences of up to {longest} tokens; "
+                                f"lower --batch-size (now {batch_size})") from None
             results.update(scored)
             bar.update(len(scored))
     return [results[i] for i in range(len(requests))]

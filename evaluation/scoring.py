@@ -60,11 +60,9 @@ def _letter_counts(records: list[dict], key: str) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def summarize(task: TaskData, records: list[dict], mode: str) -> dict:
-    """The results.json entry: fractions, 95% intervals, chance level, parse failures, data provenance."""
-    scored = [r for r in records if "correct" in r or "score" in r]
-    if not scored:
-        raise ValueError(f"{task.name}: no question has an answer key, nothing to score")
+def _scores(task: TaskData, scored: list[dict], mode: str) -> dict:
+    if not scored:  # a CSV without answers: predictions only
+        return {"n": 0, "acc": None}
     summary: dict = {"n": len(scored)}
     if mode == "loglik" and task.metric == "mc2":
         summary.update(summarize_mean("acc", [r["score"] for r in scored]))
@@ -72,10 +70,19 @@ def summarize(task: TaskData, records: list[dict], mode: str) -> dict:
         summary.update(summarize_binary("acc", [r["correct"] for r in scored]))
     if mode == "loglik" and task.report_acc_norm:
         summary.update(summarize_binary("acc_norm", [r["correct_norm"] for r in scored]))
+    return summary
+
+
+def summarize(task: TaskData, records: list[dict], mode: str) -> dict:
+    """The results.json entry: fractions, 95% intervals, chance level, parse failures, data provenance."""
+    scored = [r for r in records if "correct" in r or "score" in r]
+    unscored = [r for r in records if "correct" not in r and "score" not in r]
+    summary = _scores(task, scored, mode)
     summary["parse_failures"] = sum(r.get("parse_failure", False) for r in scored)
     questions = {q.id: q for q in task.questions}
-    summary["chance"] = chance([len(questions[r["id"]].true_indices) for r in scored],
-                               [len(r["choices"]) for r in scored])
+    if scored:
+        summary["chance"] = chance([len(questions[r["id"]].true_indices) for r in scored],
+                                   [len(r["choices"]) for r in scored])
     summary["metric"] = METRIC_NOTES[(mode, task.metric)]
     summary["num_fewshot"] = task.num_fewshot
     if mode == "generate":
@@ -84,8 +91,10 @@ def summarize(task: TaskData, records: list[dict], mode: str) -> dict:
     subjects = sorted({questions[r["id"]].subject for r in scored} - {None})
     if task.name == "mmlu" and subjects:
         summary["subjects"] = {s: _subject(s, scored, questions) for s in subjects}
-    if len(records) > len(scored):
-        summary["unscored"] = len(records) - len(scored)
+    if unscored:
+        summary["unscored"] = len(unscored)
+        if mode == "generate":
+            summary["unscored_parse_failures"] = sum(r["parse_failure"] for r in unscored)
     summary["data"] = {"source": task.source, "files": task.files}
     if task.notes:
         summary["notes"] = task.notes

@@ -134,3 +134,18 @@ def test_generate_uses_greedy_decoding(shared_data, tmp_path):
     (_, conversations, config), = backend.calls
     assert config.temperature == 0 and len(conversations) == 3
     assert conversations[0][0]["role"] == "user"
+
+
+def test_csv_without_answers_gives_predictions_only(tmp_path):
+    data = tmp_path / "quiz.csv"
+    data.write_text("question,choice0,choice1,choice2\nSky colour?,red,blue,green\nGrass colour?,green,red,blue\n")
+    config = EvalConfig(model="scripted", tasks=[f"csv:{data}"], mode="generate", output=tmp_path / "r.json",
+                        progress=False)
+    out = run(config, backend=ScriptedBackend(replies=["B", "no idea"]))
+    entry = out.results["tasks"]["csv:quiz"]
+    assert (entry["n"], entry["acc"], entry["unscored"], entry["unscored_parse_failures"]) == (0, None, 2, 1)
+    rows = Path(entry["predictions_csv"]).read_text().splitlines()
+    assert rows[0] == ",answer,letter,choice,question" and len(rows) == 3
+    picked = out.records["csv:quiz"][0]
+    assert rows[1] == f"0,{picked['pred']},{'ABC'[picked['pred']]},{picked['choices'][picked['pred']]},Sky colour?"
+    assert rows[2] == "1,,,,Grass colour?"
