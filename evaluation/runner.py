@@ -59,7 +59,8 @@ def load_model_for(config: EvalConfig) -> tuple[Any, dict]:
     if config.mode == "loglik":
         from inference.loading import load_model
 
-        loaded = load_model(config.model, config.adapter, config.quantization, config.device)
+        loaded = load_model(config.model, config.adapter, config.quantization, config.device,
+                            require_chat_template=False)
         return loaded, {"device": loaded.device, "dtype": loaded.dtype, "quantization": loaded.quantization,
                         "adapter_merged": loaded.adapter_merged,
                         "max_length": loglik.model_max_length(loaded.model, loaded.tokenizer)}

@@ -108,7 +108,7 @@ def load_config(base_model: str) -> Any:
         raise _hub_error("base model", base_model, "--base-model", exc) from None
 
 
-def load_tokenizer(base_model: str, adapter: str | None) -> Any:
+def load_tokenizer(base_model: str, adapter: str | None, require_chat_template: bool = True) -> Any:
     """The adapter's tokenizer when training saved one there (it may carry a new template), else the base's."""
     from transformers import AutoTokenizer
 
@@ -122,7 +122,7 @@ def load_tokenizer(base_model: str, adapter: str | None) -> Any:
     if tokenizer.pad_token is None:
         vocab = tokenizer.get_vocab()
         tokenizer.pad_token = LLAMA3_PAD if LLAMA3_PAD in vocab else tokenizer.eos_token
-    if not tokenizer.chat_template:
+    if require_chat_template and not tokenizer.chat_template:
         raise BackendError(f"The tokenizer of {source!r} has no chat template: use an Instruct model "
                            "(e.g. unsloth/Llama-3.2-3B-Instruct) or an adapter folder saved by training.")
     return tokenizer
@@ -165,8 +165,12 @@ def _oom_error(what: str, name: str, quantization: str) -> BackendError:
 
 
 def load_model(base_model: str, adapter: str | None = None, quantization: str = "auto",
-               device: str = "auto", merge_adapter: bool | None = None) -> LoadedModel:
-    """Load base model + tokenizer (+ LoRA adapter), mapping every failure to a one-line BackendError."""
+               device: str = "auto", merge_adapter: bool | None = None,
+               require_chat_template: bool = True) -> LoadedModel:
+    """Load base model + tokenizer (+ LoRA adapter), mapping every failure to a one-line BackendError.
+
+    ``require_chat_template=False`` admits base (non-Instruct) models, e.g. for log-likelihood scoring.
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -189,7 +193,7 @@ def load_model(base_model: str, adapter: str | None = None, quantization: str = 
         raise _oom_error("loading", base_model, quantization) from None
     except OSError as exc:
         raise _hub_error("base model", base_model, "--base-model", exc) from None
-    tokenizer = load_tokenizer(base_model, adapter)
+    tokenizer = load_tokenizer(base_model, adapter, require_chat_template)
     embeddings = model.get_input_embeddings().num_embeddings
     if len(tokenizer) > embeddings:
         raise BackendError(f"The tokenizer has {len(tokenizer)} tokens but {base_model!r} embeds only "
