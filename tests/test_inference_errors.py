@@ -88,3 +88,21 @@ def test_error_messages_are_one_line(tiny_model_dir, tmp_path):
         with pytest.raises(BackendError) as info:
             call()
         assert "\n" not in str(info.value)
+
+
+def test_model_without_chat_template(tiny_model_dir, tmp_path):
+    from inference.loading import load_model
+
+    plain = tmp_path / "plain"
+    shutil.copytree(tiny_model_dir, plain)
+    (plain / "chat_template.jinja").unlink(missing_ok=True)
+    config = plain / "tokenizer_config.json"
+    import json
+
+    data = json.loads(config.read_text())
+    data.pop("chat_template", None)
+    config.write_text(json.dumps(data))
+    with pytest.raises(BackendError, match=r"has no chat template: use an Instruct model"):
+        load(plain)
+    loaded = load_model(str(plain), require_chat_template=False)  # enough for log-likelihood scoring
+    assert not loaded.tokenizer.chat_template
