@@ -82,8 +82,9 @@ def build_chat_tab(backend: Backend) -> gr.ChatInterface:
         elem_id="chatbot", label="Llama Tutor", height="62vh", render_markdown=True, sanitize_html=True,
         latex_delimiters=LATEX_DELIMITERS, buttons=["copy", "copy_all"], feedback_options=None,
         placeholder="**Ask me anything you are learning.** I explain step by step and check that it clicked.")
-    textbox = gr.Textbox(elem_id="chat-input", placeholder="Ask a question…", show_label=False, lines=1,
-                         max_lines=8, submit_btn=True, stop_btn=True, autofocus=True, scale=7)
+    textbox = gr.Textbox(elem_id="chat-input", label="Your question", placeholder="Ask a question…",
+                         show_label=False, lines=1, max_lines=8, submit_btn=True, stop_btn=True, autofocus=True,
+                         scale=7)
     settings = [
         gr.Textbox(SYSTEM_PROMPT, label="System prompt", lines=6, max_lines=16, elem_id="chat-system-prompt",
                    info="Sent first in every conversation. Empty = no system prompt.", render=False),
