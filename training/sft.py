@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 from collections import Counter
@@ -22,12 +23,18 @@ from training.errors import TrainingError
 logger = logging.getLogger(__name__)
 
 
+def last_checkpoint(output_dir: str) -> str | None:
+    """The newest ``checkpoint-N`` folder in ``output_dir`` (as transformers picks it, without importing it)."""
+    root = Path(output_dir)
+    steps = [(int(p.name.split("-")[1]), p) for p in root.glob("checkpoint-*")
+             if p.is_dir() and p.name.split("-")[1].isdigit()] if root.is_dir() else []
+    return str(max(steps)[1]) if steps else None
+
+
 def _resume_target(config: TrainConfig) -> str | bool | None:
     target = config.resume_target()
     if target is True:
-        from transformers.trainer_utils import get_last_checkpoint
-
-        last = get_last_checkpoint(config.output_dir) if os.path.isdir(config.output_dir) else None
+        last = last_checkpoint(config.output_dir)
         if last is None:
             raise TrainingError(f"--resume_from_checkpoint: no checkpoint-N folder in {config.output_dir!r} yet; "
                                 "run without it to start fresh, or pass a checkpoint path")
@@ -58,13 +65,25 @@ def _train(trainer: Any, resume: str | bool | None, config: TrainConfig) -> Any:
             "keep the effective batch)") from None
 
 
-def main(config: TrainConfig) -> dict[str, Any]:
-    """Train, save adapter + tokenizer, write metrics.json and loss.png; return the metrics."""
+@dataclasses.dataclass
+class Run:
+    """A run ready to train: ``trainer.train()`` is all that is left (benchmarks time just that)."""
+
+    config: TrainConfig
+    runtime: Any
+    trainer: Any
+    tokenizer: Any
+    skipped: Counter
+    length_stats: Counter
+    summary: dict[str, Any]
+
+
+def build_run(config: TrainConfig) -> Run:
+    """Everything before training: backend, data, model + LoRA, template, length policy, trainer."""
     from training.backends import resolve_runtime
 
     config.validate()
     runtime = resolve_runtime(config)  # imports unsloth first when it trains
-    resume = _resume_target(config)
     from training.data import prepare_data
     from training.lengths import fit_lengths
     from training.templates import apply_template, choose_template
@@ -81,10 +100,18 @@ def main(config: TrainConfig) -> dict[str, Any]:
         raise TrainingError(f"no training conversations fit --max_seq_length {config.max_seq_length} "
                             f"(skipped: {dict(skipped)}); raise it or use --overlong truncate")
     trainer = _build_trainer(config, runtime, model, tokenizer, train, eval_rows, template)
-    result = _train(trainer, resume, config)
     summary = {"format": data.format, "train_conversations": len(train), "eval_conversations": len(eval_rows),
                "chat_template": template.name}
-    return _finish(config, runtime, trainer, tokenizer, result.metrics, skipped, length_stats, summary)
+    return Run(config, runtime, trainer, tokenizer, skipped, length_stats, summary)
+
+
+def main(config: TrainConfig) -> dict[str, Any]:
+    """Train, save adapter + tokenizer, write metrics.json and loss.png; return the metrics."""
+    resume = _resume_target(config)
+    run = build_run(config)
+    result = _train(run.trainer, resume, config)
+    return _finish(config, run.runtime, run.trainer, run.tokenizer, result.metrics, run.skipped,
+                   run.length_stats, run.summary)
 
 
 def _build_trainer(config: TrainConfig, runtime: Any, model: Any, tokenizer: Any, train: list, eval_rows: list,
@@ -105,12 +132,24 @@ def _finish(config: TrainConfig, runtime: Any, trainer: Any, tokenizer: Any, tra
     metrics = build_metrics(trainer, train_metrics, config.to_dict(), skipped, length_stats,
                             dataclasses.asdict(runtime), summary)
     if trainer.is_world_process_zero():
+        record_base_model(output_dir, config.model)
         tokenizer.save_pretrained(str(output_dir))  # with the chat template it was trained with
         write_metrics(output_dir, metrics)
         plot_loss(metrics["log_history"], output_dir / "loss.png", f"{config.model} on {config.dataset}")
         report_skipped(skipped, length_stats)
         logger.info("adapter, tokenizer, metrics.json and loss.png written to %s", output_dir)
     return metrics
+
+
+def record_base_model(output_dir: Path, model: str) -> None:
+    """Name the model the user asked for as the adapter's base. Unsloth records the pre-quantized 4-bit
+    copy it downloaded instead, and merging into that would round the update away (training/export.py)."""
+    path = output_dir / "adapter_config.json"
+    adapter = json.loads(path.read_text())
+    if adapter.get("base_model_name_or_path") != model:
+        logger.info("adapter base: %s (trained on %s)", model, adapter.get("base_model_name_or_path"))
+        adapter["base_model_name_or_path"] = model
+        path.write_text(json.dumps(adapter, indent=2, sort_keys=True) + "\n")
 
 
 def report_skipped(skipped: Counter, length_stats: Counter) -> None:

@@ -52,7 +52,7 @@ def sft_arguments(config: TrainConfig, runtime: Runtime, has_eval: bool, **extra
         max_length=config.max_seq_length, truncation_mode="keep_start", dataset_num_proc=config.dataset_num_proc,
         include_num_input_tokens_seen="non_padding",
         ddp_find_unused_parameters=False if runtime.world_size > 1 else None,
-        dataloader_pin_memory=runtime.cuda,
+        dataloader_pin_memory=runtime.cuda, use_cpu=not runtime.cuda,
         **extra,
     )
 

@@ -1,0 +1,231 @@
+"""QLoRA training speed and memory: Unsloth against transformers + peft + bitsandbytes, Llama-3.2-3B.
+
+    python -m bench.train_throughput                          # both backends, fixed-1024 and FineTome-like mix
+    python -m bench.train_throughput --batch-size 2 --grad-accum 4 --mixes fixed
+    python -m bench.train_throughput --multi-gpu 2            # + transformers data-parallel on 2 GPUs
+    python -m bench.train_throughput --tiny                   # CPU check of the whole script (tiny model)
+
+Random weights with the exact Llama-3.2-3B config cost the same per token as the real ones. The data is
+synthetic ShareGPT: ``fixed`` makes every example longer than --seq-len so all are truncated to it;
+``mix`` draws lengths from a log-normal (median 420 words, sigma 0.8, clipped to 40..4000) in one to three
+turns, a stand-in for FineTome-100k's spread: with the Llama 3 tokenizer the median conversation is ~445
+tokens, the mean ~590, and ~11% run past 1024 and are truncated (mean trained length ~520 at 1024).
+Each backend runs in its own subprocess (Unsloth patches libraries process-wide; memory peaks stay
+separate) through the same code as ``python -m training sft``. tokens/s = non-padding tokens / seconds,
+counted over the steps after --warmup-steps. A failing backend is recorded with its error and the
+others still run; the JSON goes to bench/results/train_throughput-<date>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = ("the of and to in is that for it as with was on be by this are or from at which an not have "
+         "model learning data value energy cell force number student question answer example step light "
+         "water system function matrix layer rank loss gradient theory history language market").split()
+
+
+def synth_text(rng: random.Random, n_words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(max(1, n_words)))
+
+
+def synth_conversations(kind: str, n: int, seq_len: int, seed: int = 0) -> list[dict]:
+    """ShareGPT rows; common words are about one token each, so word counts track token counts."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        if kind == "fixed":  # a short question and an answer that runs past seq_len
+            rows.append({"conversations": [{"from": "human", "value": synth_text(rng, 48)},
+                                           {"from": "gpt", "value": synth_text(rng, int(seq_len * 1.3))}]})
+            continue
+        total = int(min(4000, max(40, rng.lognormvariate(math.log(420), 0.8))))
+        turns = rng.choice((1, 1, 1, 2, 3))
+        conversation = []
+        for _ in range(turns):
+            share = total // turns
+            question = max(8, int(share * rng.uniform(0.1, 0.3)))
+            conversation += [{"from": "human", "value": synth_text(rng, question)},
+                             {"from": "gpt", "value": synth_text(rng, share - question)}]
+        rows.append({"conversations": conversation})
+    return rows
+
+
+def count_tokens(inputs: dict, pad_id: int | None) -> int:
+    if "attention_mask" in inputs:
+        return int(inputs["attention_mask"].sum())
+    ids = inputs["input_ids"]
+    return int((ids != pad_id).sum()) if pad_id is not None else ids.numel()
+
+
+def instrument(trainer) -> dict:
+    """Count the non-padding tokens of every micro-batch and time every optimiser step."""
+    import torch
+    from transformers import TrainerCallback
+
+    record = {"tokens": 0, "marks": []}
+    pad_id = trainer.processing_class.pad_token_id
+    original = trainer.training_step
+
+    def training_step(model, inputs, *args, **kwargs):
+        record["tokens"] += count_tokens(inputs, pad_id)
+        return original(model, inputs, *args, **kwargs)
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            record["marks"].append((state.global_step, time.perf_counter(), record["tokens"]))
+
+    trainer.training_step = training_step
+    trainer.add_callback(Clock())
+    return record
+
+
+def measure(record: dict, warmup: int) -> dict:
+    import torch
+
+    marks = record["marks"]
+    if len(marks) <= max(1, warmup):
+        raise RuntimeError(f"only {len(marks)} steps ran; need more than --warmup-steps {warmup}")
+    start = marks[max(1, warmup) - 1]  # the clock starts when the last warmup step ends
+    tokens, seconds = marks[-1][2] - start[2], marks[-1][1] - start[1]
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        total = torch.tensor([tokens], device="cuda" if torch.cuda.is_available() else "cpu")
+        torch.distributed.all_reduce(total)
+        tokens = int(total.item())
+    steps = len(marks) - max(1, warmup)
+    out = {"measured_steps": steps, "tokens": tokens, "seconds": round(seconds, 3),
+           "tokens_per_second": round(tokens / seconds, 1), "steps_per_second": round(steps / seconds, 3)}
+    if torch.cuda.is_available():
+        out["peak_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        out["peak_reserved_gib"] = round(torch.cuda.max_memory_reserved() / 2**30, 2)
+    return out
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One backend, one data mix, in this process; writes its result to --result-file."""
+    from training.config import TrainConfig
+    from training.sft import build_run
+
+    config = TrainConfig(
+        model=args.model_dir, dataset=args.data_file, dataset_format="sharegpt", backend=args.worker,
+        max_seq_length=args.seq_len, per_device_train_batch_size=args.batch_size,
+        gradient_accumulation_steps=args.grad_accum, max_steps=args.warmup_steps + args.steps,
+        optim="adamw_8bit", output_dir=tempfile.mkdtemp(prefix="bench-train-"), report_to="none",
+        logging_steps=max(1, args.steps), save_steps=10**6, load_in_4bit=not args.tiny, warmup_steps=5)
+    run = build_run(config)
+    record = instrument(run.trainer)
+    run.trainer.train()
+    result = {"backend": run.runtime.backend, **measure(record, args.warmup_steps),
+              "runtime": dataclasses.asdict(run.runtime), "examples": run.summary["train_conversations"],
+              "length_stats": dict(run.length_stats)}
+    if int(os.environ.get("RANK", "0")) == 0:
+        Path(args.result_file).write_text(json.dumps(result))
+
+
+def run_worker(backend: str, data_file: Path, args: argparse.Namespace, gpus: int = 1) -> dict:
+    """Run one measurement in a fresh process; an error becomes part of the results, not a crash."""
+    result_file = Path(tempfile.mkstemp(suffix=".json")[1])
+    flags = ["--worker", backend, "--model-dir", str(args.model_dir), "--data-file", str(data_file),
+             "--result-file", str(result_file), "--seq-len", str(args.seq_len), "--batch-size", str(args.batch_size),
+             "--grad-accum", str(args.grad_accum), "--steps", str(args.steps), "--warmup-steps", str(args.warmup_steps)]
+    flags += ["--tiny"] if args.tiny else []
+    # torchrun sets the same WORLD_SIZE / LOCAL_RANK / RANK as `accelerate launch --multi_gpu` does
+    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(gpus)]
+                if gpus > 1 else [sys.executable])
+    command = launcher + [str(Path(__file__).resolve()), *flags]
+    print(f"== {backend} x{gpus} on {data_file.stem}: {' '.join(command[-len(flags):])}", flush=True)
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True,
+                              stdout=sys.stdout, stderr=subprocess.PIPE, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"backend": backend, "world_size": gpus, "error": f"timed out after {args.timeout} s"}
+    sys.stderr.write(done.stderr[-4000:])
+    wall = round(time.perf_counter() - started, 1)
+    if done.returncode == 0 and result_file.stat().st_size:
+        return {**json.loads(result_file.read_text()), "wall_s": wall}
+    tail = [line for line in done.stderr.strip().splitlines() if line.strip()][-3:]
+    return {"backend": backend, "world_size": gpus, "error": " | ".join(tail) or f"exit {done.returncode}",
+            "wall_s": wall}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--backends", default="unsloth,transformers", help="comma list, run in this order")
+    p.add_argument("--mixes", default="fixed,mix", help="fixed (every example --seq-len tokens) and/or mix")
+    p.add_argument("--seq-len", type=int, default=1024, help="max_seq_length")
+    p.add_argument("--batch-size", type=int, default=8, help="per_device_train_batch_size")
+    p.add_argument("--grad-accum", type=int, default=1, help="gradient_accumulation_steps")
+    p.add_argument("--steps", type=int, default=30, help="optimiser steps measured after warmup")
+    p.add_argument("--warmup-steps", type=int, default=5, help="steps run before the clock starts")
+    p.add_argument("--multi-gpu", type=int, default=0, metavar="N",
+                   help="also run the transformers path data-parallel on N GPUs (torchrun, one process per GPU)")
+    p.add_argument("--work-dir", default=os.path.join(tempfile.gettempdir(), "bench-train"),
+                   help="where the random model and synthetic data are written (reused when present)")
+    p.add_argument("--timeout", type=int, default=1800, help="seconds allowed per measurement")
+    p.add_argument("--tiny", action="store_true", help="tiny model on CPU, transformers only: checks the script")
+    p.add_argument("--name", default=None, help="results file name (default train_throughput[-tiny])")
+    # worker mode (internal): one measurement in this process
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    for flag in ("--model-dir", "--data-file", "--result-file"):
+        p.add_argument(flag, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.tiny and "--steps" not in (argv or sys.argv):
+        args.steps, args.warmup_steps = 3, 1
+    return args
+
+
+def build_model(args: argparse.Namespace, work: Path) -> Path:
+    if args.tiny:
+        from tests.tiny_models import build_tiny_llama
+
+        target = work / "tiny-llama"
+        return target if (target / "config.json").is_file() else build_tiny_llama(target)
+    from bench.common import build_random_llama32_3b, tokenizer_dir
+
+    if not (tokenizer_dir() / "tokenizer.model").is_file():
+        sys.exit(f"error: the Llama 3 tokenizer.model is not in {tokenizer_dir()}: set TUTOR_LLAMA3_TOKENIZER_DIR")
+    print("building the random-weight Llama-3.2-3B (first run only) ...", flush=True)
+    return build_random_llama32_3b(work / "llama-3.2-3b-random")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.worker:
+        return worker(args)
+    work = Path(args.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    args.model_dir = build_model(args, work)
+    backends = ["transformers"] if args.tiny else [b.strip() for b in args.backends.split(",") if b.strip()]
+    n_examples = (args.steps + args.warmup_steps + 2) * args.batch_size * args.grad_accum * max(1, args.multi_gpu)
+    runs = []
+    for mix in [m.strip() for m in args.mixes.split(",") if m.strip()]:
+        data_file = work / f"{mix}-{args.seq_len}-{n_examples}.json"
+        data_file.write_text(json.dumps(synth_conversations(mix, n_examples, args.seq_len)))
+        for backend in backends:
+            runs.append({"mix": mix, **run_worker(backend, data_file, args)})
+        if args.multi_gpu > 1:
+            runs.append({"mix": mix, **run_worker("transformers", data_file, args, gpus=args.multi_gpu)})
+    settings = {k: getattr(args, k) for k in ("seq_len", "batch_size", "grad_accum", "steps", "warmup_steps",
+                                              "multi_gpu", "tiny")}
+    settings["model"] = "tiny random Llama" if args.tiny else "random-weight Llama-3.2-3B (exact config), QLoRA r=16 all 7 projections"
+    from bench.common import save_results
+
+    save_results(args.name or ("train_throughput-tiny" if args.tiny else "train_throughput"),
+                 {"settings": settings, "runs": runs})
+
+
+if __name__ == "__main__":
+    main()
