@@ -47,9 +47,13 @@ def running_app(backend, **serve_options) -> Iterator[str]:
         demo.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """A headless Chromium for the whole session (never downloaded: the system one or a skip)."""
+    """A headless Chromium per test module (never downloaded: the system one or a skip).
+
+    Module scope, not session: each module that imports this fixture gets its own copy, and two
+    Playwright instances cannot run at once, so each must stop before the next module starts.
+    """
     if not CHROMIUM.is_file():
         pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import expect, sync_playwright
@@ -84,7 +88,7 @@ def save_screenshot(page, name: str) -> Path | None:
         return None
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOT_DIR / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=True, animations="disabled")
     return path
 
 
@@ -156,7 +160,8 @@ def format_questions(items: list[tuple[str, list[str], int, str]]) -> str:
 class QuizWriter:
     """A reply callable for ScriptedBackend: each request gets the next questions of the bank."""
 
-    def __init__(self) -> None:
+    def __init__(self, bank: list[tuple[str, list[str], int, str]] = QUIZ_BANK) -> None:
+        self.bank = bank
         self._next = 0
         self._lock = threading.Lock()
         self.topics: list[str] = []
@@ -168,12 +173,12 @@ class QuizWriter:
         with self._lock:
             start, self._next = self._next, self._next + count
             self.topics.append(topic)
-        return format_questions([QUIZ_BANK[(start + k) % len(QUIZ_BANK)] for k in range(count)])
+        return format_questions([self.bank[(start + k) % len(self.bank)] for k in range(count)])
 
 
-def tutor_backend(**options) -> ScriptedBackend:
-    """A ScriptedBackend that chats like a tutor and writes real-looking photosynthesis quizzes."""
-    writer = QuizWriter()
+def tutor_backend(bank: list[tuple[str, list[str], int, str]] = QUIZ_BANK, **options) -> ScriptedBackend:
+    """A ScriptedBackend that chats like a tutor and writes real-looking quizzes (photosynthesis)."""
+    writer = QuizWriter(bank)
     backend = ScriptedBackend(default=lambda m: writer(m) if "multiple-choice" in m[-1]["content"]
                               else TUTOR_REPLY, **options)
     backend.quiz_writer = writer  # type: ignore[attr-defined]

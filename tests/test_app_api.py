@@ -152,3 +152,20 @@ def test_quiz_generation_failure_is_reported():
     with running_app(backend) as url:
         with pytest.raises(Exception, match="Could not write 10 valid questions about 'volcanoes'"):
             Client(url, verbose=False).predict("volcanoes", "easy", api_name="/generate_quiz")
+
+
+def test_the_client_snippet_in_the_docs_runs(capsys):
+    import re
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "app.md").read_text(encoding="utf-8")
+    snippet = next(block for block in re.findall(r"```python\n(.*?)```", docs, re.DOTALL)
+                   if "gradio_client" in block)
+    backend = tutor_backend()
+    with running_app(backend) as url:
+        exec(compile(snippet.replace("http://127.0.0.1:7860/", url), "docs/app.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "Photosynthesis" in printed  # the streamed chat reply
+    assert re.search(r"^\d+/10$", printed, re.MULTILINE)  # the score line
+    assert "### Score:" in printed
+    assert [kind for kind, *_ in backend.calls].count("stream_chat") == 3

@@ -5,6 +5,7 @@ Run with TUTOR_SCREENSHOTS=1 to (re)write docs/screenshots/chat.png and quiz.png
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -121,8 +122,8 @@ PAYLOAD = ('<script>window.__xss = "script"</script><img src=x onerror="window._
            '<a href="javascript:void(window.__xss=\'link\')">click me</a>\n\n**Done.**')
 
 # Waits until every image in the chat has loaded or failed (so an onerror handler would have run).
-SETTLED_XSS_FLAG = """async () => {
-  const images = Array.from(document.querySelectorAll('#chatbot img'));
+SETTLED_XSS_FLAG = """async (selector = '#chatbot img') => {
+  const images = Array.from(document.querySelectorAll(selector));
   await Promise.all(images.map(img => img.complete ? null : new Promise(done => {
     img.addEventListener('load', done); img.addEventListener('error', done); })));
   await new Promise(done => setTimeout(done, 0));
@@ -161,11 +162,11 @@ def question_text(page: Page, i: int) -> str:
     return question
 
 
-def answer(page: Page, i: int, right: bool = True) -> str:
+def answer(page: Page, i: int, right: bool = True, key: dict[str, str] = RIGHT_ANSWER) -> str:
     """Pick the right (or a wrong) option of question i; returns the question text."""
     question = question_text(page, i)
     options = page.locator(f"#quiz-q{i} label").all_inner_texts()
-    choice = RIGHT_ANSWER[question] if right else next(o for o in options if o != RIGHT_ANSWER[question])
+    choice = key[question] if right else next(o for o in options if o != key[question])
     page.locator(f"#quiz-q{i}").get_by_label(choice, exact=True).check()
     return question
 
@@ -185,6 +186,7 @@ def test_quiz_all_right_scores_ten(page: Page):
         expect(result).not_to_contain_text("✗")
         expect(page.locator("#quiz-retry")).to_be_hidden()
         expect(page.locator("#quiz-q0 input").first).to_be_disabled()  # graded answers are locked
+        expect(page.locator('#quiz-q0 [data-testid="block-info"]')).to_have_text(re.compile(r"^1\. ✓ "))
     [(kind, conversations, _)] = backend.calls
     assert kind == "chat_batch" and "Difficulty: hard" in conversations[0][-1]["content"]
 
@@ -203,6 +205,8 @@ def test_quiz_mistakes_show_the_right_answers_and_can_be_retried(page: Page):
         expect(result).to_contain_text(RIGHT_ANSWER[wrong])
         expect(result).to_contain_text(EXPLANATION[wrong])
         expect(result).to_contain_text("Your answer: not answered")
+        expect(page.locator('#quiz-q0 [data-testid="block-info"]')).to_have_text(f"1. ✗ {wrong}")
+        expect(page.locator('#quiz-q2 [data-testid="block-info"]')).to_contain_text("3. ✓ ")
         expect(result).to_contain_text(RIGHT_ANSWER[skipped])
         save_screenshot(page, "quiz-result")
 
@@ -240,3 +244,20 @@ def test_quiz_generation_failure_warns_and_the_tab_stays_usable(page: Page):
         page.locator("#quiz-generate").click()
         expect(page.locator("#quiz-q9")).to_be_visible()
         expect(page.locator("#quiz-status")).to_contain_text("Quiz: volcanoes")
+
+
+def test_html_in_quiz_questions_is_shown_as_text(page: Page):
+    img = '<img src=x onerror="window.__xss = \'quiz\'">'
+    bank = [(f"{question} {img}", options, key, f"{why} <script>window.__xss = 'why'</script>")
+            for question, options, key, why in QUIZ_BANK]
+    key = {question: options[right] for question, options, right, _ in bank}
+    with running_app(tutor_backend(bank)) as url:
+        open_quiz(page, url)
+        expect(page.locator('#quiz-q0 [data-testid="block-info"]')).to_contain_text(img)  # shown, not run
+        for i in range(10):
+            answer(page, i, key=key)
+        page.locator("#quiz-submit").click()
+        expect(page.locator("#quiz-result")).to_contain_text("Score: 10/10")
+        expect(page.locator("#quiz-result")).to_contain_text("<script>window.__xss = 'why'</script>")
+        assert page.evaluate(SETTLED_XSS_FLAG, "img") is None
+        assert page.locator("#quiz-result script, #quiz-result img").count() == 0

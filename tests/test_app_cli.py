@@ -17,7 +17,7 @@ from tests.browser import chromium, free_port, page  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 TUTOR_VARS = ("BASE_MODEL", "ADAPTER", "BACKEND", "QUANTIZATION", "DEVICE", "MAX_CONTEXT", "HOST", "PORT",
-              "SHARE", "QUEUE_SIZE")
+              "SHARE", "STATIC_CACHE", "QUEUE_SIZE")
 
 
 @pytest.fixture(autouse=True)
@@ -31,17 +31,20 @@ def test_defaults():
     assert (args.base_model, args.adapter, args.backend, args.quantization) == (
         DEFAULT_BASE_MODEL, None, "transformers", "auto")
     assert (args.host, args.port, args.share, args.queue_size) == (None, None, False, app.QUEUE_SIZE)
+    assert args.static_cache is False
 
 
 def test_environment_variables_set_every_flag_and_flags_win(monkeypatch: pytest.MonkeyPatch):
     env = {"BASE_MODEL": "/models/base", "ADAPTER": "me/tutor-lora", "QUANTIZATION": "4bit", "DEVICE": "cpu",
-           "MAX_CONTEXT": "2048", "HOST": "0.0.0.0", "PORT": "8123", "SHARE": "true", "QUEUE_SIZE": "5"}
+           "MAX_CONTEXT": "2048", "HOST": "0.0.0.0", "PORT": "8123", "SHARE": "true", "QUEUE_SIZE": "5",
+           "STATIC_CACHE": "1"}
     for name, value in env.items():
         monkeypatch.setenv(f"TUTOR_{name}", value)
     args = app.parse_args([])
     assert (args.base_model, args.adapter, args.quantization, args.device) == (
         "/models/base", "me/tutor-lora", "4bit", "cpu")
     assert (args.max_context, args.host, args.port, args.share, args.queue_size) == (2048, "0.0.0.0", 8123, True, 5)
+    assert args.static_cache is True
     args = app.parse_args(["--adapter", "outputs/finetome", "--port", "9000", "--quantization", "none"])
     assert (args.adapter, args.port, args.quantization) == ("outputs/finetome", 9000, "none")
 

@@ -16,7 +16,7 @@ import spaces
 
 from inference.backend import Backend, BackendError
 from quiz import QuizGenerationError, generate_quiz, grade, retry_quiz
-from ui.quiz_view import (DIFFICULTIES, N_QUESTIONS, QuizSession, answer_index, locked_updates,
+from ui.quiz_view import (DIFFICULTIES, N_QUESTIONS, QuizSession, answer_index, graded_updates,
                           public_quiz, public_result, question_updates, status_markdown)
 
 logger = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def _ui_handlers(tab: QuizTab, backend: Backend) -> dict[str, Callable[..., list
             return _skip_all(tab)
         result = grade(session.quiz, list(answers[: len(session.quiz)]))
         graded = QuizSession(session.quiz, result, session.retry)
-        return [graded, gr.skip(), *locked_updates(graded), gr.update(visible=False),
+        return [graded, gr.skip(), *graded_updates(graded), gr.update(visible=False),
                 gr.update(value=result.to_markdown(), visible=True), gr.update(visible=bool(result.mistakes)),
                 gr.update(visible=True)]
 

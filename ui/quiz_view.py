@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 
 from quiz import Quiz, QuizResult
-from quiz.grade import escape
+from quiz.grade import CORRECT, escape
 from quiz.question import LETTERS
 
 N_QUESTIONS = 10
@@ -49,10 +49,18 @@ def question_updates(session: QuizSession) -> list[dict[str, Any]]:
     return updates
 
 
-def locked_updates(session: QuizSession) -> list[dict[str, Any]]:
-    """After grading: the shown questions keep the chosen answers but can no longer be changed."""
-    n = len(session.quiz.questions)
-    return [gr.update(interactive=False) if i < n else gr.skip() for i in range(N_QUESTIONS)]
+def graded_updates(session: QuizSession) -> list[dict[str, Any]]:
+    """After grading: each shown question gets ✓ or ✗ and keeps its chosen answer, no longer changeable."""
+    assert session.result is not None, "grade the quiz before showing its marks"
+    updates: list[dict[str, Any]] = []
+    for i in range(N_QUESTIONS):
+        if i < len(session.quiz.questions):
+            mark = "✓" if session.result.feedback[i].status == CORRECT else "✗"
+            updates.append(gr.update(interactive=False,
+                                     label=f"{i + 1}. {mark} {session.quiz.questions[i].question}"))
+        else:
+            updates.append(gr.skip())
+    return updates
 
 
 def answer_index(session: QuizSession, i: int, answer: object) -> int | None:

@@ -1,0 +1,163 @@
+"""Deploy Llama Tutor to a Hugging Face Space (Gradio SDK).
+
+    export HF_TOKEN=hf_...      # a token with write access: https://huggingface.co/settings/tokens
+    python -m scripts.deploy_space your-name/llama-tutor --adapter your-name/llama-tutor-lora
+    python -m scripts.deploy_space your-name/llama-tutor --private --hardware a10g-small
+
+Creates the Space if needed, uploads only what the app needs (app.py, ui/, inference/, quiz/,
+requirements.txt, the screenshots and a README.md with the Space's front matter) and sets the Space
+variables that choose the model (TUTOR_BASE_MODEL, TUTOR_ADAPTER, TUTOR_QUANTIZATION).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import SpaceHardware
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BASE_MODEL = "unsloth/Llama-3.2-3B-Instruct"  # the app's default (inference.DEFAULT_BASE_MODEL)
+APP_FILES = ("app.py", "requirements.txt")
+APP_PACKAGES = ("ui", "inference", "quiz")
+SCREENSHOTS = "docs/screenshots"
+REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+def front_matter(base_model: str = DEFAULT_BASE_MODEL, adapter: str | None = None) -> str:
+    """The YAML block a Space reads from the top of README.md (docs/app.md shows the default one)."""
+    models = [base_model] + ([adapter] if adapter and not Path(adapter).exists() else [])
+    lines = ["---", "title: Llama Tutor", "emoji: 🦙", "colorFrom: indigo", "colorTo: yellow", "sdk: gradio",
+             "sdk_version: 6.31.0", "app_file: app.py", 'python_version: "3.11"',
+             "suggested_hardware: a10g-small", "models:", *(f"  - {m}" for m in models), "license: apache-2.0",
+             "short_description: Patient teaching assistant that explains and quizzes you", "---"]
+    return "\n".join(lines) + "\n"
+
+
+def space_readme(root: Path, header: str) -> str:
+    """The project README (its own front matter, if any, replaced) under the Space's front matter."""
+    readme = root / "README.md"
+    body = readme.read_text(encoding="utf-8") if readme.is_file() else "# Llama Tutor\n"
+    if body.startswith("---\n"):
+        end = body.find("\n---\n", 4)
+        body = body[end + 5:] if end != -1 else body
+    return header + "\n" + body.lstrip("\n")
+
+
+def collect_files(root: Path) -> list[Path]:
+    """Paths (relative to ``root``) of everything the running app needs; no tests, caches or venvs."""
+    files = [Path(name) for name in APP_FILES if (root / name).is_file()]
+    missing = [name for name in ("app.py", *APP_PACKAGES) if not (root / name).exists()]
+    if missing:
+        raise FileNotFoundError(f"{root} is not the project folder: missing {', '.join(missing)}")
+    for package in APP_PACKAGES:
+        files += sorted(p.relative_to(root) for p in (root / package).rglob("*")
+                        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+    files += sorted(p.relative_to(root) for p in (root / SCREENSHOTS).glob("*.png"))
+    return files
+
+
+def stage(root: Path, dest: Path, readme: str) -> list[Path]:
+    """Copy the app's files into ``dest`` with the Space README; returns the relative paths staged."""
+    files = collect_files(root)
+    for rel in files:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, dest / rel)
+    (dest / "README.md").write_text(readme, encoding="utf-8")
+    return [*files, Path("README.md")]
+
+
+def space_variables(args: argparse.Namespace) -> tuple[dict[str, str], list[str]]:
+    """(variables to set, variables to delete): ``--adapter none`` switches the Space to the base model."""
+    variables = {"TUTOR_BASE_MODEL": args.base_model}
+    if args.quantization:
+        variables["TUTOR_QUANTIZATION"] = args.quantization
+    if args.adapter and args.adapter.lower() != "none":
+        variables["TUTOR_ADAPTER"] = args.adapter
+    return variables, (["TUTOR_ADAPTER"] if args.adapter and args.adapter.lower() == "none" else [])
+
+
+def deploy(api: Any, args: argparse.Namespace, root: Path = ROOT) -> str:
+    """Create/update the Space through ``api`` (a ``huggingface_hub.HfApi``); returns its URL."""
+    adapter = args.adapter if args.adapter and args.adapter.lower() != "none" else None
+    api.create_repo(args.space, repo_type="space", space_sdk="gradio", private=args.private, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="llama-tutor-space-") as tmp:
+        staged = stage(root, Path(tmp), space_readme(root, front_matter(args.base_model, adapter)))
+        print(f"Uploading {len(staged)} files to {args.space} …")
+        # delete_patterns drops modules a previous deploy uploaded that no longer exist here.
+        api.upload_folder(folder_path=tmp, repo_id=args.space, repo_type="space", delete_patterns=["*.py"],
+                          commit_message="Deploy Llama Tutor")
+    variables, removed = space_variables(args)
+    for key, value in variables.items():
+        api.add_space_variable(args.space, key, value)
+    existing = api.get_space_variables(args.space)
+    for key in removed:
+        if key in existing:
+            api.delete_space_variable(args.space, key)
+    if adapter is None and "TUTOR_ADAPTER" in existing and not removed:
+        print(f"Note: the Space keeps its TUTOR_ADAPTER={existing['TUTOR_ADAPTER'].value!r}; "
+              "pass --adapter none to serve the base model.")
+    if args.hardware:
+        api.request_space_hardware(args.space, args.hardware)
+    return f"https://huggingface.co/spaces/{args.space}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m scripts.deploy_space", description=__doc__.splitlines()[0],
+                                epilog="The token is read from HF_TOKEN and never printed.")
+    p.add_argument("space", help="the Space to create or update, as owner/name")
+    p.add_argument("--adapter", help="LoRA adapter the Space serves (hub id); 'none' = the base model")
+    p.add_argument("--base-model", default=DEFAULT_BASE_MODEL, help="base model hub id (default: %(default)s)")
+    p.add_argument("--quantization", choices=("auto", "4bit", "none"), help="sets TUTOR_QUANTIZATION")
+    p.add_argument("--private", action="store_true", help="create the Space as private")
+    p.add_argument("--hardware", choices=[h.value for h in SpaceHardware], metavar="HARDWARE",
+                   help="ask for this hardware, e.g. a10g-small (paid GPUs need billing set up)")
+    return p
+
+
+def _first_line(exc: Exception, token: str) -> str:
+    text = str(exc).replace(token, "***").strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not REPO_ID.match(args.space):
+        print(f"error: the Space must be written owner/name (e.g. your-name/llama-tutor), got {args.space!r}",
+              file=sys.stderr)
+        return 1
+    token = os.environ.get("HF_TOKEN", "").strip()
+    if not token:
+        print("error: HF_TOKEN is not set: create a token with write access at "
+              "https://huggingface.co/settings/tokens, then `export HF_TOKEN=...` and run this again.",
+              file=sys.stderr)
+        return 1
+    import httpx
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        url = deploy(HfApi(token=token), args)
+    except HfHubHTTPError as exc:
+        print(f"error: the Hugging Face Hub refused the deploy: {_first_line(exc, token)}", file=sys.stderr)
+        return 1
+    except (httpx.TransportError, ConnectionError) as exc:  # ConnectionError: HF_HUB_OFFLINE is set
+        print(f"error: could not reach the Hugging Face Hub ({_first_line(exc, token)}); check the network "
+              "connection or HF_ENDPOINT and run this again.", file=sys.stderr)
+        return 1
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"Deployed: {url} (the Space builds and starts in a few minutes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
