@@ -46,7 +46,7 @@ def synth_conversations(kind: str, n: int, seq_len: int, seed: int = 0) -> list[
     rows = []
     for _ in range(n):
         if kind == "fixed":  # a short question and an answer that runs past seq_len
-            rows.append({"conversations": [{"from": "human", "value": synth_text(rng, 48)},
+            rows.append({"conversations": [{"from": "human", "value": synth_text(rng, min(48, seq_len // 16))},
                                            {"from": "gpt", "value": synth_text(rng, int(seq_len * 1.3))}]})
             continue
         total = int(min(4000, max(40, rng.lognormvariate(math.log(420), 0.8))))
@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> None:
             runs.append({"mix": mix, **run_worker("transformers", data_file, args, gpus=args.multi_gpu)})
     settings = {k: getattr(args, k) for k in ("seq_len", "batch_size", "grad_accum", "steps", "warmup_steps",
                                               "multi_gpu", "tiny")}
-    settings["model"] = "tiny random Llama" if args.tiny else "random-weight Llama-3.2-3B (exact config), QLoRA r=16 all 7 projections"
+    settings["model"] = ("tiny random Llama" if args.tiny
+                         else "random-weight Llama-3.2-3B (exact config), QLoRA r=16 on all 7 projections")
     from bench.common import save_results
 
     save_results(args.name or ("train_throughput-tiny" if args.tiny else "train_throughput"),

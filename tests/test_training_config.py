@@ -77,7 +77,8 @@ def test_bad_recipes_name_the_key(tmp_path, text, match):
     (["--per_device_train_batch_size", "two"], r"--per_device_train_batch_size: expected a whole number"),
     (["--dataset_format", "csv"], r"argument --dataset_format: invalid choice: 'csv'"),
     (["--config", "nope.yaml"], r"recipe 'nope.yaml' not found"),
-    (["--answers_file", "a.csv", "--dataset_format", "alpaca"], r"--answers_file only applies to --dataset_format mcq-csv"),
+    (["--answers_file", "a.csv", "--dataset_format", "alpaca"],
+     r"--answers_file only applies to --dataset_format mcq-csv"),
 ])
 def test_bad_flags_fail_early_naming_the_flag(argv, match):
     with pytest.raises(TrainingError, match=match):

@@ -140,7 +140,8 @@ def test_lr1_dev_with_answers_file():
         {"role": "assistant", "content": "A. ensure the emergency team/services are called."}]
     # Row 1's options are wrapped over three lines inside the quoted CSV field; its answer is 2.
     assert data.train[1][1] == {"role": "assistant", "content": "C. Biased and inconsistent"}
-    assert "D. It is impossible to apply OLS to equations that are part of a simultaneous system" in data.train[1][0]["content"]
+    last_option = "D. It is impossible to apply OLS to equations that are part of a simultaneous system"
+    assert last_option in data.train[1][0]["content"]
 
 
 def test_lr1_without_answers_is_a_clear_error():

@@ -74,7 +74,8 @@ def test_gguf_without_llama_cpp_says_how_to_get_it(tiny_adapter_dir, tmp_path, m
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("LLAMA_CPP_DIR"), reason="set LLAMA_CPP_DIR to a llama.cpp checkout to test GGUF")
+@pytest.mark.skipif(not os.environ.get("LLAMA_CPP_DIR"),
+                    reason="set LLAMA_CPP_DIR to a llama.cpp checkout to test GGUF")
 def test_gguf_q8_0_from_llama_cpp(llama3_tokenizer, tmp_path):
     """A tiny model with the real Llama 3 tokenizer (llama.cpp recognises its pre-tokenizer) -> q8_0 GGUF."""
     import torch
@@ -115,4 +116,5 @@ def test_export_cli_error_is_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "training", "export", "--adapter", str(tmp_path), "--merge",
                            str(tmp_path / "m")], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert done.stderr.strip() == f"error: --adapter '{tmp_path}' has no adapter_config.json: pass the output_dir of a training run"
+    assert done.stderr.strip() == (f"error: --adapter '{tmp_path}' has no adapter_config.json: "
+                                   "pass the output_dir of a training run")

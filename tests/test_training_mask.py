@@ -23,11 +23,9 @@ CPU = Runtime(backend="transformers", device="cpu", world_size=1, local_rank=0, 
 
 
 def labelled_examples(model, tokenizer, template_name: str, tmp_path) -> list[tuple[list[int], list[int]]]:
-    from peft import LoraConfig, get_peft_model
-
     apply_template(tokenizer, choose_template(template_name, tokenizer))
-    model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj"], task_type="CAUSAL_LM"))
-    config = TrainConfig(output_dir=str(tmp_path), report_to="none", max_steps=1)
+    config = TrainConfig(output_dir=str(tmp_path), report_to="none", max_steps=1, lora_r=4,
+                         lora_target_modules=["q_proj"])
     trainer = build_transformers_trainer(config, CPU, model, tokenizer, CONVERSATIONS, [])
     return [(row["input_ids"], row["labels"]) for row in trainer.train_dataset]
 
@@ -106,3 +104,29 @@ def test_unsloth_markers_match_the_rendered_template(tokenizer):
         part = template.response_part if message["role"] == "assistant" else template.instruction_part
         assert part + message["content"] + "<|eot_id|>" in text
     assert text.count(template.response_part) == 2 and text.count(template.instruction_part) == 2
+
+
+def test_a_template_without_assistant_markers_is_refused_clearly(tiny_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from training.errors import TrainingError
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tokenizer.chat_template = "{% for m in messages %}{{ m['role'] + ': ' + m['content'] + '\n' }}{% endfor %}"
+    with pytest.raises(TrainingError, match=r"cannot mark the assistant's tokens.*--chat_template llama-3.1"):
+        labelled_examples(AutoModelForCausalLM.from_pretrained(tiny_model_dir), tokenizer, "model", tmp_path)
+    tokenizer.chat_template = None
+    with pytest.raises(TrainingError, match=r"tokenizer has no chat template: pass --chat_template llama-2"):
+        choose_template("model", tokenizer)
+
+
+def test_unknown_lora_targets_name_the_flag(tiny_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from training.errors import TrainingError
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    config = TrainConfig(output_dir=str(tmp_path), report_to="none", max_steps=1, lora_target_modules=["qkv_proj"])
+    with pytest.raises(TrainingError, match=r"--lora_target_modules qkv_proj: Target modules .* not found"):
+        build_transformers_trainer(config, CPU, AutoModelForCausalLM.from_pretrained(tiny_model_dir), tokenizer,
+                                   CONVERSATIONS, [])

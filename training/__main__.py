@@ -3,7 +3,7 @@
     python -m training sft --config recipes/llama-3.2-3b-finetome.yaml
     python -m training sft --config recipes/llama-3.2-3b-finetome.yaml --max_steps 60 --report_to wandb
     python -m training export --adapter outputs/llama-3.2-3b-finetome --merge outputs/merged
-    accelerate launch --num_processes 2 -m training sft --config recipes/llama-3.2-3b-finetome.yaml --backend transformers
+    accelerate launch --multi_gpu --num_processes 2 -m training sft --config recipes/llama-3.2-3b-finetome.yaml
 
 Problems a user can fix (missing file, bad flag, offline hub id) end with one line on stderr and exit
 status 1, without a traceback.

@@ -123,7 +123,7 @@ def build_parser(prog: str = "python -m training sft") -> argparse.ArgumentParse
     because Unsloth has to be imported before it to patch it (training/backends.py).
     """
     parser = argparse.ArgumentParser(prog=prog, description="Supervised fine-tuning with LoRA / QLoRA.",
-                                     argument_default=argparse.SUPPRESS)
+                                     argument_default=argparse.SUPPRESS, allow_abbrev=False)
     parser.add_argument("--config", help="YAML recipe whose values replace the defaults (flags win)")
     hints = _field_types()
     for f in dataclasses.fields(TrainConfig):

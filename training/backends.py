@@ -93,7 +93,8 @@ def _model_error(name: str, exc: BaseException) -> TrainingError:
     if looks_like_path(name) and not os.path.exists(os.path.expanduser(name)):
         return TrainingError(f"model directory {name!r} not found: pass a hub id (owner/name) or an existing "
                              "model directory with --model")
-    if os.path.isdir(os.path.expanduser(name)) and not os.path.isfile(os.path.join(os.path.expanduser(name), "config.json")):
+    local = os.path.expanduser(name)
+    if os.path.isdir(local) and not os.path.isfile(os.path.join(local, "config.json")):
         return TrainingError(f"{name!r} is not a model directory (no config.json): pass a folder saved with "
                              "save_pretrained, or a hub id, with --model")
     return TrainingError(f"could not load model {name!r} ({first[:200]}): check the id, run where the Hugging Face "
@@ -110,7 +111,7 @@ def load_tokenizer(name: str) -> Any:
 
 
 def load_transformers_model(config: TrainConfig, runtime: Runtime) -> Any:
-    """Base model (NF4 on request), ready for LoRA, on this process's device."""
+    """Base model (NF4 on request) on this process's device; TRL adds the LoRA (``lora_config``)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -130,24 +131,15 @@ def load_transformers_model(config: TrainConfig, runtime: Runtime) -> Any:
         model = AutoModelForCausalLM.from_pretrained(os.path.expanduser(config.model), **kwargs)
     except (OSError, ValueError) as exc:
         raise _model_error(config.model, exc) from None
-    if runtime.load_in_4bit:
-        from peft import prepare_model_for_kbit_training
-
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=runtime.gradient_checkpointing,
-            gradient_checkpointing_kwargs={"use_reentrant": False})
     return model
 
 
-def add_lora(model: Any, config: TrainConfig) -> Any:
-    from peft import LoraConfig, get_peft_model
+def lora_config(config: TrainConfig) -> Any:
+    """The adapter TRL puts on the transformers path (it also keeps QLoRA adapters in bf16, as the paper does)."""
+    from peft import LoraConfig
 
-    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=list(config.lora_target_modules), bias="none", task_type="CAUSAL_LM")
-    try:
-        return get_peft_model(model, lora)
-    except ValueError as exc:
-        raise TrainingError(f"--lora_target_modules {config.lora_target_modules}: {str(exc).splitlines()[0]}") from None
 
 
 def load_unsloth_model(config: TrainConfig, runtime: Runtime) -> tuple[Any, Any]:

@@ -76,7 +76,8 @@ class TrainConfig:
     bf16: bool | None = _f(None, "bfloat16 mixed precision. Default: on where the GPU supports it; never on CPU")
     seed: int = _f(3407, "random seed (data order, LoRA init, eval split)")
     # -- bookkeeping ----------------------------------------------------------------------------
-    output_dir: str = _f("outputs/llama-tutor", "where the adapter, tokenizer, checkpoints, metrics.json and loss.png go")
+    output_dir: str = _f("outputs/llama-tutor",
+                         "where the adapter, tokenizer, checkpoints, metrics.json and loss.png go")
     logging_steps: int = _f(10, "log the training loss every N steps")
     save_steps: int = _f(100, "write a checkpoint every N steps")
     save_total_limit: int | None = _f(2, "keep at most N checkpoints (oldest deleted)")
@@ -95,9 +96,11 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise TrainingError(f"--{name} must be at least 1, got {getattr(self, name)}")
         if self.max_steps == 0 or self.max_steps < -1:
-            raise TrainingError(f"--max_steps must be a positive number of steps or -1 (use epochs), got {self.max_steps}")
+            raise TrainingError(f"--max_steps must be a positive number of steps or -1 (use epochs), "
+                                f"got {self.max_steps}")
         if self.max_steps == -1 and self.num_train_epochs <= 0:
-            raise TrainingError(f"--num_train_epochs must be positive when --max_steps is -1, got {self.num_train_epochs}")
+            raise TrainingError(f"--num_train_epochs must be positive when --max_steps is -1, "
+                                f"got {self.num_train_epochs}")
         if not 0 <= self.eval_split < 1:
             raise TrainingError(f"--eval_split is a fraction in [0, 1), got {self.eval_split}")
         if self.learning_rate <= 0:
@@ -116,11 +119,13 @@ class TrainConfig:
 
     def _validate_strings(self) -> None:
         if self.dataset_format not in DATASET_FORMATS:
-            raise TrainingError(f"--dataset_format must be one of {', '.join(DATASET_FORMATS)}, got {self.dataset_format!r}")
+            raise TrainingError(f"--dataset_format must be one of {', '.join(DATASET_FORMATS)}, "
+                                f"got {self.dataset_format!r}")
         targets = [t.strip() for t in self.report_to.split(",") if t.strip()]
         unknown = [t for t in targets if t not in REPORT_TARGETS]
         if not targets or unknown:
-            raise TrainingError(f"--report_to must be tensorboard, wandb, none (or a comma list), got {self.report_to!r}")
+            raise TrainingError(f"--report_to must be tensorboard, wandb, none (or a comma list), "
+                                f"got {self.report_to!r}")
         if not self.model.strip():
             raise TrainingError("--model is empty: pass a hub id (owner/name) or a local model directory")
         if not self.dataset.strip():

@@ -116,7 +116,8 @@ def push_adapter(adapter: str, repo: str, private: bool = False) -> str:
                                  commit_message="Upload Llama Tutor adapter",
                                  ignore_patterns=["checkpoint-*", "checkpoint-*/**", "runs/**", "*.bin"])
     except Exception as exc:  # HTTP, connection and offline-mode errors all mean the same to the user
-        reason = str(exc).replace(token, "***").strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        text = str(exc).replace(token, "***").strip()
+        reason = text.splitlines()[0][:200] if text else type(exc).__name__
         raise TrainingError(f"upload to {repo!r} failed: {reason}") from None
     url = getattr(info, "commit_url", None) or f"https://huggingface.co/{repo}"
     logger.info("uploaded %s to %s", adapter, url)
@@ -140,7 +141,8 @@ def main(args: argparse.Namespace) -> dict[str, str]:
 
 def cli(argv: list[str]) -> int:
     parser = build_parser()
-    parser.error = lambda message: fail(f"{message} (see python -m training export --help)")  # type: ignore[method-assign]
+    parser.error = lambda message: fail(  # type: ignore[method-assign]
+        f"{message} (see python -m training export --help)")
     done = main(parser.parse_args(argv))
     for what, where in done.items():
         print(f"{what}: {where}")

@@ -44,13 +44,11 @@ def _resume_target(config: TrainConfig) -> str | bool | None:
 
 
 def _load(config: TrainConfig, runtime: Any) -> tuple[Any, Any]:
-    from training.backends import add_lora, load_tokenizer, load_transformers_model, load_unsloth_model
+    from training.backends import load_tokenizer, load_transformers_model, load_unsloth_model
 
     if runtime.backend == "unsloth":
         return load_unsloth_model(config, runtime)
-    tokenizer = load_tokenizer(config.model)
-    model = add_lora(load_transformers_model(config, runtime), config)
-    return model, tokenizer
+    return load_transformers_model(config, runtime), load_tokenizer(config.model)
 
 
 def _train(trainer: Any, resume: str | bool | None, config: TrainConfig) -> Any:

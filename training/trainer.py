@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 
 def _check_reporters(targets: list[str]) -> None:
-    if "tensorboard" in targets and not (importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX")):
+    has_tensorboard = importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX")
+    if "tensorboard" in targets and not has_tensorboard:
         raise TrainingError("--report_to tensorboard needs the tensorboard package: pip install tensorboard "
                             "(in requirements-train.txt), or pass --report_to none")
     if "wandb" in targets and not importlib.util.find_spec("wandb"):
@@ -78,7 +79,10 @@ def _trainer_class(runtime: Runtime) -> type:
 
 def build_transformers_trainer(config: TrainConfig, runtime: Runtime, model: Any, tokenizer: Any,
                                train: list[list[dict]], eval_rows: list[list[dict]]) -> Any:
+    """SFTTrainer on the base ``model``; it wraps it in the LoRA of ``config``."""
     from datasets import Dataset
+
+    from training.backends import lora_config
 
     args = sft_arguments(
         config, runtime, bool(eval_rows), assistant_only_loss=True,
@@ -88,11 +92,15 @@ def build_transformers_trainer(config: TrainConfig, runtime: Runtime, model: Any
     eval_ds = Dataset.from_dict({"messages": eval_rows}) if eval_rows else None
     try:
         return _trainer_class(runtime)(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                                       processing_class=tokenizer)
-    except RuntimeError as exc:
-        if "assistant" in str(exc) and "mask" in str(exc):
-            raise TrainingError("the chat template marks no assistant tokens, so there is nothing to train on: "
-                                "use --chat_template llama-3.1 or llama-2 (templates with generation markers)") from None
+                                       processing_class=tokenizer, peft_config=lora_config(config))
+    except (RuntimeError, ValueError) as exc:
+        if "Target modules" in str(exc):
+            raise TrainingError(f"--lora_target_modules {' '.join(config.lora_target_modules)}: "
+                                f"{str(exc).splitlines()[0][:200]}") from None
+        if "training-compatible" in str(exc) or ("assistant" in str(exc) and "mask" in str(exc)):
+            raise TrainingError("the chat template cannot mark the assistant's tokens for the loss: use "
+                                "--chat_template llama-3.1 or llama-2 (templates with generation markers)"
+                                ) from None
         raise
 
 
