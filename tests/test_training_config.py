@@ -106,3 +106,16 @@ def test_help_lists_fields_with_their_help():
                          text=True, check=True).stdout
     assert "--per_device_train_batch_size" in out and "--resume_from_checkpoint" in out
     assert "LoRA rank (default: 16)" in out
+
+
+def test_missing_reporter_fails_before_loading_anything(monkeypatch):
+    import importlib.util
+
+    from training.sft import build_run
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "wandb" else real_find_spec(name, *a))
+    config = TrainConfig(model="/no/such/model", dataset="/no/such/data.json", report_to="wandb")
+    with pytest.raises(TrainingError, match=r"--report_to wandb needs the wandb package: pip install wandb"):
+        build_run(config)

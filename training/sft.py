@@ -83,9 +83,11 @@ def build_run(config: TrainConfig) -> Run:
     config.validate()
     runtime = resolve_runtime(config)  # imports unsloth first when it trains
     from training.data import prepare_data
+    from training.trainer import check_reporters
     from training.lengths import fit_lengths
     from training.templates import apply_template, choose_template
 
+    check_reporters(config.report_targets)
     data = prepare_data(config)
     model, tokenizer = _load(config, runtime)
     template = choose_template(config.chat_template, tokenizer)

@@ -21,7 +21,8 @@ from training.templates import ChatTemplate, render
 logger = logging.getLogger(__name__)
 
 
-def _check_reporters(targets: list[str]) -> None:
+def check_reporters(targets: list[str]) -> None:
+    """Fail before loading anything when a --report_to target is not installed."""
     has_tensorboard = importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX")
     if "tensorboard" in targets and not has_tensorboard:
         raise TrainingError("--report_to tensorboard needs the tensorboard package: pip install tensorboard "
@@ -35,7 +36,6 @@ def sft_arguments(config: TrainConfig, runtime: Runtime, has_eval: bool, **extra
     """TRL's SFTConfig from our config: the same optimisation on both backends."""
     from trl import SFTConfig
 
-    _check_reporters(config.report_targets)
     eval_steps = config.eval_steps or config.save_steps
     return SFTConfig(
         output_dir=config.output_dir, run_name=config.run_name, seed=config.seed,
