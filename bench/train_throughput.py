@@ -81,11 +81,17 @@ def instrument(trainer) -> dict:
         record["tokens"] += count_tokens(inputs, pad_id)
         return original(model, inputs, *args, **kwargs)
 
+    def mark(state) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        record["marks"].append((state.global_step, time.perf_counter(), record["tokens"]))
+
     class Clock(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            mark(state)
+
         def on_step_end(self, args, state, control, **kwargs):
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            record["marks"].append((state.global_step, time.perf_counter(), record["tokens"]))
+            mark(state)
 
     trainer.training_step = training_step
     trainer.add_callback(Clock())
@@ -95,16 +101,16 @@ def instrument(trainer) -> dict:
 def measure(record: dict, warmup: int) -> dict:
     import torch
 
-    marks = record["marks"]
-    if len(marks) <= max(1, warmup):
-        raise RuntimeError(f"only {len(marks)} steps ran; need more than --warmup-steps {warmup}")
-    start = marks[max(1, warmup) - 1]  # the clock starts when the last warmup step ends
+    marks = record["marks"]  # (step, time, tokens) at the start and after every optimiser step
+    steps = len(marks) - 1 - warmup
+    if steps < 1:
+        raise RuntimeError(f"only {len(marks) - 1} steps ran; need more than --warmup-steps {warmup}")
+    start = marks[warmup]  # the clock starts when the last warmup step ends
     tokens, seconds = marks[-1][2] - start[2], marks[-1][1] - start[1]
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         total = torch.tensor([tokens], device="cuda" if torch.cuda.is_available() else "cpu")
         torch.distributed.all_reduce(total)
         tokens = int(total.item())
-    steps = len(marks) - max(1, warmup)
     out = {"measured_steps": steps, "tokens": tokens, "seconds": round(seconds, 3),
            "tokens_per_second": round(tokens / seconds, 1), "steps_per_second": round(steps / seconds, 3)}
     if torch.cuda.is_available():
@@ -123,7 +129,8 @@ def worker(args: argparse.Namespace) -> None:
         max_seq_length=args.seq_len, per_device_train_batch_size=args.batch_size,
         gradient_accumulation_steps=args.grad_accum, max_steps=args.warmup_steps + args.steps,
         optim="adamw_8bit", output_dir=tempfile.mkdtemp(prefix="bench-train-"), report_to="none",
-        logging_steps=max(1, args.steps), save_steps=10**6, load_in_4bit=not args.tiny, warmup_steps=5)
+        logging_steps=max(1, args.steps), save_steps=10**6, load_in_4bit=not args.tiny, warmup_steps=5,
+        gradient_checkpointing=None if args.gradient_checkpointing == "auto" else args.gradient_checkpointing == "true")
     run = build_run(config)
     record = instrument(run.trainer)
     run.trainer.train()
@@ -139,7 +146,8 @@ def run_worker(backend: str, data_file: Path, args: argparse.Namespace, gpus: in
     result_file = Path(tempfile.mkstemp(suffix=".json")[1])
     flags = ["--worker", backend, "--model-dir", str(args.model_dir), "--data-file", str(data_file),
              "--result-file", str(result_file), "--seq-len", str(args.seq_len), "--batch-size", str(args.batch_size),
-             "--grad-accum", str(args.grad_accum), "--steps", str(args.steps), "--warmup-steps", str(args.warmup_steps)]
+             "--grad-accum", str(args.grad_accum), "--steps", str(args.steps), "--warmup-steps", str(args.warmup_steps),
+             "--gradient-checkpointing", args.gradient_checkpointing]
     flags += ["--tiny"] if args.tiny else []
     # torchrun sets the same WORLD_SIZE / LOCAL_RANK / RANK as `accelerate launch --multi_gpu` does
     launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(gpus)]
@@ -170,6 +178,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--grad-accum", type=int, default=1, help="gradient_accumulation_steps")
     p.add_argument("--steps", type=int, default=30, help="optimiser steps measured after warmup")
     p.add_argument("--warmup-steps", type=int, default=5, help="steps run before the clock starts")
+    p.add_argument("--gradient-checkpointing", choices=("auto", "true", "false"), default="auto",
+                   help="auto: on for CUDA (as in the recipe; Unsloth's variant on that backend), off on CPU")
     p.add_argument("--multi-gpu", type=int, default=0, metavar="N",
                    help="also run the transformers path data-parallel on N GPUs (torchrun, one process per GPU)")
     p.add_argument("--work-dir", default=os.path.join(tempfile.gettempdir(), "bench-train"),
@@ -219,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.multi_gpu > 1:
             runs.append({"mix": mix, **run_worker("transformers", data_file, args, gpus=args.multi_gpu)})
     settings = {k: getattr(args, k) for k in ("seq_len", "batch_size", "grad_accum", "steps", "warmup_steps",
-                                              "multi_gpu", "tiny")}
+                                              "gradient_checkpointing", "multi_gpu", "tiny")}
     settings["model"] = ("tiny random Llama" if args.tiny
                          else "random-weight Llama-3.2-3B (exact config), QLoRA r=16 on all 7 projections")
     from bench.common import save_results
