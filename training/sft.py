@@ -167,8 +167,9 @@ def cli(argv: list[str]) -> int:
     config = parse_sft_args(argv)
     metrics = main(config)
     if int(os.environ.get("RANK", "0")) == 0:
-        speed = metrics["train_tokens_per_second"]
-        print(f"done: {metrics['global_step']} steps, final train loss {metrics['train_loss']}, "
+        speed, loss = metrics["train_tokens_per_second"], metrics["train_loss"]
+        print(f"done: {metrics['global_step']} steps, mean train loss "
+              f"{'n/a' if loss is None else f'{loss:.4f}'}, "
               f"{f'{speed:,.0f} tokens/s, ' if speed else ''}peak memory {metrics['peak_memory_gib']:.2f} GiB; "
               f"adapter in {config.output_dir}")
     return 0
