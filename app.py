@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", default=_env("PORT"), help="port to listen on (default 7860 or the next free one)")
     p.add_argument("--static-cache", action="store_true", default=None,
                    help="CUDA only: compiled decode step, ~4x faster replies after a ~25 s compile at start-up")
-    p.add_argument("--share", action="store_true", default=None, help="also open a temporary public gradio.live link")
+    p.add_argument("--share", action="store_true", default=None,
+                   help="also open a temporary public gradio.live link")
     p.add_argument("--queue-size", default=_env("QUEUE_SIZE") or str(QUEUE_SIZE),
                    help="most requests that may wait in the queue (default %(default)s)")
     return p

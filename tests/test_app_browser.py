@@ -103,6 +103,16 @@ def test_stop_ends_the_reply_and_the_generation(page: Page):
     assert shown.startswith("Let me explain") and "THE END" not in shown
 
 
+def test_an_empty_message_is_refused_before_it_reaches_the_chat(page: Page):
+    backend = ScriptedBackend(default="unused")
+    with running_app(backend) as url:
+        page.goto(url)
+        page.locator(INPUT).press("Enter")
+        expect(page.get_by_text("Type a question first.")).to_be_visible()
+        expect(page.locator('#chatbot [data-testid="user"]')).to_have_count(0)
+    assert backend.calls == []
+
+
 def test_clear_starts_a_new_conversation(page: Page):
     backend = ScriptedBackend(default=lambda m: f"Reply to: {m[-1]['content']}")
     with running_app(backend) as url:
@@ -169,6 +179,28 @@ def answer(page: Page, i: int, right: bool = True, key: dict[str, str] = RIGHT_A
     choice = key[question] if right else next(o for o in options if o != key[question])
     page.locator(f"#quiz-q{i}").get_by_label(choice, exact=True).check()
     return question
+
+
+def test_quiz_generation_shows_progress_until_the_questions_arrive(page: Page):
+    backend = tutor_backend()
+    gate = threading.Event()
+    write = backend.chat_batch
+
+    def held(conversations, config=None):
+        assert gate.wait(60), "the test never opened the gate"
+        return write(conversations, config)
+
+    backend.chat_batch = held
+    with running_app(backend) as url:
+        page.goto(url)
+        page.get_by_role("tab", name="Quiz").click()
+        page.locator("#quiz-topic :is(input, textarea)").fill("photosynthesis")
+        page.locator("#quiz-generate").click()
+        expect(page.locator("#quiz-status")).to_contain_text("Asking the tutor for questions")
+        expect(page.locator("#quiz-q0")).to_be_hidden()
+        gate.set()
+        expect(page.locator("#quiz-q9")).to_be_visible()
+        expect(page.locator("#quiz-status")).not_to_contain_text("Asking the tutor")
 
 
 def test_quiz_all_right_scores_ten(page: Page):
@@ -238,7 +270,8 @@ def test_quiz_generation_failure_warns_and_the_tab_stays_usable(page: Page):
         expect(page.get_by_text("topic is empty", exact=False)).to_be_visible()
         page.locator("#quiz-topic :is(input, textarea)").fill("volcanoes")
         page.locator("#quiz-generate").click()
-        expect(page.get_by_text("Could not write 10 valid questions about 'volcanoes'", exact=False)).to_be_visible()
+        failure = page.get_by_text("Could not write 10 valid questions about 'volcanoes'", exact=False)
+        expect(failure).to_be_visible()
         expect(page.locator("#quiz-q0")).to_be_hidden()
         failing["on"] = False
         page.locator("#quiz-generate").click()

@@ -6,8 +6,6 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
-
 from scripts import deploy_space
 
 ROOT = Path(__file__).resolve().parent.parent

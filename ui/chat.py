@@ -72,6 +72,11 @@ def make_chat_fn(backend: Backend) -> ChatFn:
     return chat
 
 
+def require_question(message: str) -> dict:
+    """ChatInterface validator: an empty message never reaches the chat (nor the history)."""
+    return gr.validate(bool(content_text(message).strip()), "Type a question first.")
+
+
 def build_chat_tab(backend: Backend) -> gr.ChatInterface:
     """Render the chat tab inside the current Blocks context.
 
@@ -102,4 +107,4 @@ def build_chat_tab(backend: Backend) -> gr.ChatInterface:
         examples=[[question, None, None, None] for question in EXAMPLES], api_name="chat",
         api_description="Stream the tutor's reply. History is kept per client session.",
         # The backend generates one reply at a time anyway; the queue shows waiting users their place.
-        concurrency_limit=1, fill_height=True)
+        concurrency_limit=1, fill_height=True, validator=require_question)
