@@ -156,7 +156,8 @@ def run_worker(backend: str, data_file: Path, args: argparse.Namespace, gpus: in
     print(f"== {backend} x{gpus} on {data_file.stem}: {' '.join(command[-len(flags):])}", flush=True)
     started = time.perf_counter()
     try:
-        done = subprocess.run(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True,
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))  # keep bundled packages
+        done = subprocess.run(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": path}, text=True,
                               stdout=sys.stdout, stderr=subprocess.PIPE, timeout=args.timeout)
     except subprocess.TimeoutExpired:
         return {"backend": backend, "world_size": gpus, "error": f"timed out after {args.timeout} s"}

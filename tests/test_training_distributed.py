@@ -14,6 +14,7 @@ from bench.train_throughput import count_tokens, synth_conversations
 from training.formats import sharegpt_to_messages
 
 ROOT = Path(__file__).resolve().parents[1]
+PYTHONPATH = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 pytestmark = pytest.mark.slow
 
 
@@ -30,7 +31,7 @@ def test_data_parallel_on_two_processes(tiny_model_dir, tmp_path):
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "training",
          "sft", "--model", str(tiny_model_dir), "--dataset", str(data), "--max_steps", "4", "--output_dir", str(out),
          "--per_device_train_batch_size", "2", "--logging_steps", "1", "--report_to", "none"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": PYTHONPATH})
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("done: 4 steps") == 1  # only rank 0 reports
     metrics = json.loads((out / "metrics.json").read_text())
@@ -41,7 +42,7 @@ def test_data_parallel_on_two_processes(tiny_model_dir, tmp_path):
 
 
 def test_benchmark_runs_end_to_end_on_cpu(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_RESULTS_DIR": str(tmp_path / "results")}
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH, "BENCH_RESULTS_DIR": str(tmp_path / "results")}
     done = subprocess.run(
         [sys.executable, "-m", "bench.train_throughput", "--tiny", "--mixes", "fixed", "--seq-len", "128",
          "--batch-size", "2", "--steps", "2", "--warmup-steps", "1", "--work-dir", str(tmp_path / "work")],
