@@ -24,6 +24,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SCREENSHOT_DIR = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+# Gradio 6.31's queue statistics call pandas options that pandas 3 deprecates (noise, not our code).
+QUIET_GRADIO = [pytest.mark.filterwarnings("ignore:.*no_silent_downcasting:DeprecationWarning"),
+                pytest.mark.filterwarnings("ignore:The copy keyword is deprecated:DeprecationWarning")]
 # Generous: the 2-core test machine is shared, and the first page load compiles Gradio's JS.
 TIMEOUT_MS = 30_000
 

@@ -9,8 +9,10 @@ from gradio_client import Client
 
 from inference.backend import BackendError
 from inference.prompts import SYSTEM_PROMPT
-from tests.browser import QUIZ_BANK, RIGHT_ANSWER, running_app, tutor_backend
+from tests.browser import QUIET_GRADIO, QUIZ_BANK, RIGHT_ANSWER, running_app, tutor_backend
 from tests.scripted import ScriptedBackend
+
+pytestmark = QUIET_GRADIO
 
 
 def echo(messages: list[dict]) -> str:

@@ -14,11 +14,11 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from inference.backend import GenerationConfig
-from tests.browser import (QUIZ_BANK, RIGHT_ANSWER, TUTOR_QUESTION, chromium, page, running_app,  # noqa: F401
+from tests.browser import (QUIET_GRADIO, QUIZ_BANK, RIGHT_ANSWER, TUTOR_QUESTION, chromium, page, running_app,  # noqa: F401
                            save_screenshot, tutor_backend)
 from tests.scripted import ScriptedBackend
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, *QUIET_GRADIO]
 
 INPUT = "#chat-input textarea"
 BOT = '#chatbot [data-testid="bot"]'
@@ -101,6 +101,23 @@ def test_stop_ends_the_reply_and_the_generation(page: Page):
         assert backend.stopped_early.wait(10), "the backend kept generating after Stop"
         shown = page.locator(BOT).last.inner_text()
     assert shown.startswith("Let me explain") and "THE END" not in shown
+
+
+def test_an_example_question_runs_with_the_edited_settings(page: Page):
+    backend = ScriptedBackend(default="The Moon is lit by the Sun; we see more or less of its lit half.")
+    with running_app(backend) as url:
+        page.goto(url)
+        page.get_by_text("Settings: system prompt").click()
+        page.locator("#chat-system-prompt textarea").fill("You are a brief astronomy tutor.")
+        page.locator("#chat-temperature input[type=number]").fill("0")
+        page.locator("#chat-temperature input[type=number]").press("Enter")
+        page.get_by_text("Why does the Moon have phases?").click()
+        expect(page.locator(BOT)).to_have_text(["The Moon is lit by the Sun; we see more or less of its lit half."])
+        expect(page.locator(INPUT)).to_be_enabled()
+    [(_, [messages], config)] = backend.calls
+    assert messages == [{"role": "system", "content": "You are a brief astronomy tutor."},
+                        {"role": "user", "content": "Why does the Moon have phases?"}]
+    assert config.temperature == 0 and config.max_new_tokens == 512
 
 
 def test_an_empty_message_is_refused_before_it_reaches_the_chat(page: Page):
