@@ -85,6 +85,17 @@ def page(chromium):
         context.close()
 
 
+# In the page: waits until every image matching the selector (default: the chat's) has loaded or failed,
+# so that an onerror handler would have run, then returns the flag an injected script would set.
+SETTLED_XSS_FLAG = """async (selector = '#chatbot img') => {
+  const images = Array.from(document.querySelectorAll(selector));
+  await Promise.all(images.map(img => img.complete ? null : new Promise(done => {
+    img.addEventListener('load', done); img.addEventListener('error', done); })));
+  await new Promise(done => setTimeout(done, 0));
+  return window.__xss ?? null;
+}"""
+
+
 def save_screenshot(page, name: str) -> Path | None:
     """Write docs/screenshots/<name>.png when TUTOR_SCREENSHOTS=1; returns the path written."""
     if os.environ.get("TUTOR_SCREENSHOTS") != "1":
