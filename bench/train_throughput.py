@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script by the worker launcher, too
+from training.distributed import pin_one_gpu_unless_distributed  # noqa: E402
 WORDS = ("the of and to in is that for it as with was on be by this are or from at which an not have "
          "model learning data value energy cell force number student question answer example step light "
          "water system function matrix layer rank loss gradient theory history language market").split()
@@ -157,7 +159,10 @@ def run_worker(backend: str, data_file: Path, args: argparse.Namespace, gpus: in
     started = time.perf_counter()
     try:
         path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))  # keep bundled packages
-        done = subprocess.run(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": path}, text=True,
+        env = {**os.environ, "PYTHONPATH": path}
+        if gpus == 1:
+            pin_one_gpu_unless_distributed(env)  # as `python -m training sft` does
+        done = subprocess.run(command, cwd=ROOT, env=env, text=True,
                               stdout=sys.stdout, stderr=subprocess.PIPE, timeout=args.timeout)
     except subprocess.TimeoutExpired:
         return {"backend": backend, "world_size": gpus, "error": f"timed out after {args.timeout} s"}

@@ -81,3 +81,17 @@ def test_count_tokens_ignores_padding():
              "attention_mask": torch.tensor([[1, 1, 0, 0], [1, 1, 1, 0]])}
     assert count_tokens(batch, pad_id=0) == 5
     assert count_tokens({"input_ids": batch["input_ids"]}, pad_id=0) == 5
+
+
+def test_one_process_pins_the_first_visible_gpu():
+    from training.distributed import pin_one_gpu_unless_distributed
+
+    env: dict = {}
+    pin_one_gpu_unless_distributed(env)
+    assert env == {"CUDA_VISIBLE_DEVICES": "0"}
+    env = {"CUDA_VISIBLE_DEVICES": "3, 5"}
+    pin_one_gpu_unless_distributed(env)
+    assert env["CUDA_VISIBLE_DEVICES"] == "3"
+    env = {"CUDA_VISIBLE_DEVICES": "0,1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}
+    pin_one_gpu_unless_distributed(env)  # torchrun / accelerate launch: every rank sees all GPUs
+    assert env["CUDA_VISIBLE_DEVICES"] == "0,1"

@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 
+from training.distributed import pin_one_gpu_unless_distributed
 from training.errors import TrainingError
 
 USAGE = """usage: python -m training {sft,export} [options]
@@ -39,6 +40,7 @@ def run(argv: list[str]) -> int:
 
 
 def main() -> None:
+    pin_one_gpu_unless_distributed()
     rank = int(os.environ.get("RANK", "0"))
     logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")

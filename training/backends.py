@@ -80,6 +80,10 @@ def resolve_runtime(config: TrainConfig) -> Runtime:
         bf16=bf16, fp16=cuda and not bf16,
         gradient_checkpointing=cuda if config.gradient_checkpointing is None else config.gradient_checkpointing,
         optim=optim)
+    if cuda and world_size == 1:
+        logger.info("one process trains on one GPU (CUDA_VISIBLE_DEVICES=%s); for data-parallel training on "
+                    "several: accelerate launch --multi_gpu --num_processes N -m training sft ...",
+                    os.environ.get("CUDA_VISIBLE_DEVICES", "all"))
     logger.info("backend %s on %s (world size %d): %s, %s precision, gradient checkpointing %s, optim %s",
                 backend, runtime.device, world_size, "4-bit NF4 base" if runtime.load_in_4bit else "16/32-bit base",
                 "bf16" if bf16 else "fp16" if runtime.fp16 else "fp32", runtime.gradient_checkpointing, optim)
