@@ -68,7 +68,11 @@ def resolve_quantization(quantization: str, device: str, config: Any) -> str:
         return "none"
     import torch
 
-    free, _total = torch.cuda.mem_get_info()
+    try:
+        free, _total = torch.cuda.mem_get_info()
+    except RuntimeError:  # e.g. ZeroGPU, where the GPU is attached only inside @spaces.GPU calls
+        logger.info("quantization auto -> none (GPU memory cannot be read before a GPU call)")
+        return "none"
     need = estimate_params(config) * 2 * 1.2 + 2 * 2**30  # weights + KV cache / activations headroom
     choice = "none" if need < free else "4bit"
     logger.info("quantization auto -> %s (16-bit needs ~%.1f GiB, %.1f GiB free)", choice,

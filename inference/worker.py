@@ -6,6 +6,7 @@ keeps CUDA graphs (captured per thread by the static-cache fast path) valid acro
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -15,12 +16,20 @@ from typing import Any
 
 class GenerationWorker:
     def __init__(self, name: str = "generation") -> None:
+        self.name = name
+        self._start()
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
     def submit(self, fn: Callable[[], Any]) -> Future:
         """Queue ``fn``; the returned future holds its result or exception."""
+        if os.getpid() != self._pid:
+            # A forked child (ZeroGPU runs each @spaces.GPU call in one) has no copy of the thread.
+            self._start()
         future: Future = Future()
         self._jobs.put((fn, future))
         return future

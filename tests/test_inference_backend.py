@@ -143,3 +143,24 @@ def test_nf4_on_cpu_with_unmerged_adapter(tiny_model_dir, tiny_adapter_dir):
     assert q.loaded.quantization == "4bit" and not q.loaded.adapter_merged
     assert q.description == "transformers (nf4 on cpu)"
     assert "".join(q.stream_chat(QUESTION, GREEDY)) == q.chat_batch([QUESTION], GREEDY)[0]
+
+
+def test_generation_works_in_a_forked_child(tuned):
+    """ZeroGPU Spaces run every @spaces.GPU handler in a forked process: the worker must follow."""
+    import multiprocessing
+
+    expected = tuned.chat_batch([QUESTION], GREEDY)[0]
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+
+    def child() -> None:
+        results.put("".join(tuned.stream_chat(QUESTION, GREEDY)))
+
+    process = ctx.Process(target=child)
+    process.start()
+    process.join(timeout=60)
+    alive = process.is_alive()
+    if alive:
+        process.kill()
+    assert not alive, "generation hung in the forked child"
+    assert results.get(timeout=5) == expected
