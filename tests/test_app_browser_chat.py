@@ -106,9 +106,14 @@ def test_an_example_question_runs_with_the_edited_settings(page: Page):
     with running_app(backend) as url:
         page.goto(url)
         page.get_by_text("Settings: system prompt").click()
-        page.locator("#chat-system-prompt textarea").fill("You are a brief astronomy tutor.")
+        system = page.locator("#chat-system-prompt textarea")
+        expect(system).to_be_editable()  # the accordion's content is rendered before typing into it
+        system.fill("You are a brief astronomy tutor.")
+        system.press("Tab")  # commit the edit (blur) before the example is clicked
+        expect(system).to_have_value("You are a brief astronomy tutor.")
         page.locator("#chat-temperature input[type=number]").fill("0")
         page.locator("#chat-temperature input[type=number]").press("Enter")
+        expect(page.locator("#chat-temperature input[type=number]")).to_have_value("0")
         page.get_by_text("Why does the Moon have phases?").click()
         expect(page.locator(BOT)).to_have_text(["The Moon is lit by the Sun; we see more or less of its lit half."])
         expect(page.locator(INPUT)).to_be_enabled()
