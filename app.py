@@ -4,7 +4,7 @@
     python app.py --adapter outputs/finetome --port 7860  # with a LoRA adapter from training
     TUTOR_ADAPTER=user/llama-tutor-lora python app.py     # every flag is also an env var TUTOR_<NAME>
 
-It is also the Hugging Face Space entry point (docs/app.md). Flags beat environment variables, which
+It is also the Hugging Face Space entry point (README.md). Flags beat environment variables, which
 beat the defaults. A model that cannot be loaded ends the program with one line on stderr and exit 1.
 """
 

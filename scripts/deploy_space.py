@@ -32,7 +32,7 @@ REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
 def front_matter(base_model: str = DEFAULT_BASE_MODEL, adapter: str | None = None) -> str:
-    """The YAML block a Space reads from the top of README.md (docs/app.md shows the default one)."""
+    """The YAML block a Space reads from the top of README.md (README.md starts with the default one)."""
     models = [base_model] + ([adapter] if adapter and not Path(adapter).exists() else [])
     lines = ["---", "title: Llama Tutor", "emoji: 🦙", "colorFrom: indigo", "colorTo: yellow", "sdk: gradio",
              "sdk_version: 6.31.0", "app_file: app.py", 'python_version: "3.11"',

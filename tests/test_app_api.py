@@ -160,12 +160,12 @@ def test_the_client_snippet_in_the_docs_runs(capsys):
     import re
     from pathlib import Path
 
-    docs = (Path(__file__).resolve().parent.parent / "docs" / "app.md").read_text(encoding="utf-8")
+    docs = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     snippet = next(block for block in re.findall(r"```python\n(.*?)```", docs, re.DOTALL)
                    if "gradio_client" in block)
     backend = tutor_backend()
     with running_app(backend) as url:
-        exec(compile(snippet.replace("http://127.0.0.1:7860/", url), "docs/app.md", "exec"), {})
+        exec(compile(snippet.replace("http://127.0.0.1:7860/", url), "README.md", "exec"), {})
     printed = capsys.readouterr().out
     assert "Photosynthesis" in printed  # the streamed chat reply
     assert re.search(r"^\d+/10$", printed, re.MULTILINE)  # the score line

@@ -121,8 +121,6 @@ def test_unreachable_hub_is_one_clear_line(monkeypatch, capsys):
     assert "hf_secret_value_123" not in err
 
 
-def test_docs_show_the_same_front_matter_the_script_writes():
-    docs = (ROOT / "docs" / "app.md").read_text(encoding="utf-8")
-    block = re.search(r"```yaml\n(---\n.*?---\n)```", docs, re.DOTALL)
-    assert block, "docs/app.md has no ```yaml front matter block"
-    assert block.group(1) == deploy_space.front_matter()
+def test_readme_starts_with_the_front_matter_the_script_writes():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme.startswith(deploy_space.front_matter()), "README.md front matter differs from the deploy script's"
