@@ -3,6 +3,7 @@
     python -m bench.train_throughput                          # both backends, fixed-1024 and FineTome-like mix
     python -m bench.train_throughput --batch-size 2 --grad-accum 4 --mixes fixed
     python -m bench.train_throughput --multi-gpu 2            # + transformers data-parallel on 2 GPUs
+    python -m bench.train_throughput --mixes mix --packing    # TRL best-fit packing (also --padding-free false)
     python -m bench.train_throughput --tiny                   # CPU check of the whole script (tiny model)
 
 Random weights with the exact Llama-3.2-3B config cost the same per token as the real ones. The data is
@@ -12,7 +13,9 @@ turns, a stand-in for FineTome-100k's spread: with the Llama 3 tokenizer the med
 tokens, the mean ~590, and ~11% run past 1024 and are truncated (mean trained length ~520 at 1024).
 Each backend runs in its own subprocess (Unsloth patches libraries process-wide; memory peaks stay
 separate) through the same code as ``python -m training sft``. tokens/s = non-padding tokens / seconds,
-counted over the steps after --warmup-steps. A failing backend is recorded with its error and the
+counted over the steps after --warmup-steps; each run also records real_token_share (non-padding / all
+token positions), whether the trainer ran padding-free, the spread of step times and dynamo's compile
+counters. A failing backend is recorded with its error and the
 others still run; the JSON goes to bench/results/train_throughput-<date>.json.
 """
 
@@ -75,12 +78,13 @@ def instrument(trainer) -> dict:
     import torch
     from transformers import TrainerCallback
 
-    record = {"tokens": 0, "marks": []}
+    record = {"tokens": 0, "slots": 0, "marks": []}  # slots: token positions the model ran, padding included
     pad_id = trainer.processing_class.pad_token_id
     original = trainer.training_step
 
     def training_step(model, inputs, *args, **kwargs):
         record["tokens"] += count_tokens(inputs, pad_id)
+        record["slots"] += inputs["input_ids"].numel()
         return original(model, inputs, *args, **kwargs)
 
     def mark(state) -> None:
@@ -113,7 +117,11 @@ def measure(record: dict, warmup: int) -> dict:
         total = torch.tensor([tokens], device="cuda" if torch.cuda.is_available() else "cpu")
         torch.distributed.all_reduce(total)
         tokens = int(total.item())
+    times = [b[1] - a[1] for a, b in zip(marks[warmup:], marks[warmup + 1:])]
     out = {"measured_steps": steps, "tokens": tokens, "seconds": round(seconds, 3),
+           "step_seconds": {"min": round(min(times), 3), "median": round(sorted(times)[len(times) // 2], 3),
+                            "max": round(max(times), 3), "over_2x_median": sum(t > 2 * sorted(times)[len(times) // 2]
+                                                                             for t in times)},
            "tokens_per_second": round(tokens / seconds, 1), "steps_per_second": round(steps / seconds, 3)}
     if torch.cuda.is_available():
         out["peak_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
@@ -132,13 +140,28 @@ def worker(args: argparse.Namespace) -> None:
         gradient_accumulation_steps=args.grad_accum, max_steps=args.warmup_steps + args.steps,
         optim="adamw_8bit", output_dir=tempfile.mkdtemp(prefix="bench-train-"), report_to="none",
         logging_steps=max(1, args.steps), save_steps=10**6, load_in_4bit=not args.tiny, warmup_steps=5,
-        gradient_checkpointing=None if args.gradient_checkpointing == "auto" else args.gradient_checkpointing == "true")
+        gradient_checkpointing=None if args.gradient_checkpointing == "auto" else args.gradient_checkpointing == "true",
+        padding_free=None if args.padding_free == "auto" else args.padding_free == "true", packing=args.packing)
+    if args.no_cudnn_sdpa:
+        import torch
+
+        torch.backends.cuda.enable_cudnn_sdp(False)
     run = build_run(config)
     record = instrument(run.trainer)
     run.trainer.train()
+    try:
+        from torch._dynamo.utils import counters
+
+        compiles = {k: sum(counters[k].values()) for k in ("recompiles", "graph_break") if k in counters}
+        compiles["unique_graphs"] = counters["stats"].get("unique_graphs", 0)
+    except Exception:  # noqa: BLE001 -- diagnostics only
+        compiles = {}
+    collator = run.trainer.data_collator
     result = {"backend": run.runtime.backend, **measure(record, args.warmup_steps),
+              "padding_free": bool(getattr(run.trainer, "padding_free", False)), "collator": type(collator).__name__,
+              "real_token_share": round(record["tokens"] / max(1, record["slots"]), 3),
               "runtime": dataclasses.asdict(run.runtime), "examples": run.summary["train_conversations"],
-              "length_stats": dict(run.length_stats)}
+              "length_stats": dict(run.length_stats), "dynamo": compiles}
     if int(os.environ.get("RANK", "0")) == 0:
         Path(args.result_file).write_text(json.dumps(result))
 
@@ -149,8 +172,10 @@ def run_worker(backend: str, data_file: Path, args: argparse.Namespace, gpus: in
     flags = ["--worker", backend, "--model-dir", str(args.model_dir), "--data-file", str(data_file),
              "--result-file", str(result_file), "--seq-len", str(args.seq_len), "--batch-size", str(args.batch_size),
              "--grad-accum", str(args.grad_accum), "--steps", str(args.steps), "--warmup-steps", str(args.warmup_steps),
-             "--gradient-checkpointing", args.gradient_checkpointing]
+             "--gradient-checkpointing", args.gradient_checkpointing, "--padding-free", args.padding_free]
     flags += ["--tiny"] if args.tiny else []
+    flags += ["--packing"] if args.packing else []
+    flags += ["--no-cudnn-sdpa"] if args.no_cudnn_sdpa else []
     # torchrun sets the same WORLD_SIZE / LOCAL_RANK / RANK as `accelerate launch --multi_gpu` does
     launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(gpus)]
                 if gpus > 1 else [sys.executable])
@@ -186,6 +211,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup-steps", type=int, default=5, help="steps run before the clock starts")
     p.add_argument("--gradient-checkpointing", choices=("auto", "true", "false"), default="auto",
                    help="auto: on for CUDA (as in the recipe; Unsloth's variant on that backend), off on CPU")
+    p.add_argument("--padding-free", choices=("auto", "true", "false"), default="auto",
+                   help="auto: the backend's default (Unsloth picks padding-free on H100/H200; transformers pads); "
+                        "false: padded batches; true: one flattened row per batch")
+    p.add_argument("--packing", action="store_true",
+                   help="pack conversations into --seq-len rows (TRL best-fit packing; padding-free)")
+    p.add_argument("--no-cudnn-sdpa", action="store_true",
+                   help="turn PyTorch's cuDNN attention backend off (a diagnostic: cuDNN plans per sequence length)")
     p.add_argument("--multi-gpu", type=int, default=0, metavar="N",
                    help="also run the transformers path data-parallel on N GPUs (torchrun, one process per GPU)")
     p.add_argument("--work-dir", default=os.path.join(tempfile.gettempdir(), "bench-train"),
@@ -235,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.multi_gpu > 1:
             runs.append({"mix": mix, **run_worker("transformers", data_file, args, gpus=args.multi_gpu)})
     settings = {k: getattr(args, k) for k in ("seq_len", "batch_size", "grad_accum", "steps", "warmup_steps",
-                                              "gradient_checkpointing", "multi_gpu", "tiny")}
+                                              "gradient_checkpointing", "padding_free", "packing", "no_cudnn_sdpa", "multi_gpu", "tiny")}
     settings["model"] = ("tiny random Llama" if args.tiny
                          else "random-weight Llama-3.2-3B (exact config), QLoRA r=16 on all 7 projections")
     from bench.common import save_results

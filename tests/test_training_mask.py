@@ -130,3 +130,20 @@ def test_unknown_lora_targets_name_the_flag(tiny_model_dir, tmp_path):
     with pytest.raises(TrainingError, match=r"--lora_target_modules qkv_proj: Target modules .* not found"):
         build_transformers_trainer(config, CPU, AutoModelForCausalLM.from_pretrained(tiny_model_dir), tokenizer,
                                    CONVERSATIONS, [])
+
+
+def test_packing_keeps_the_reply_mask_and_padding_free_alone_is_refused(tokenizer, llama3_sized_model, tmp_path):
+    from training.errors import TrainingError
+
+    apply_template(tokenizer, choose_template("auto", tokenizer))
+    config = TrainConfig(output_dir=str(tmp_path), report_to="none", max_steps=1, lora_r=4,
+                         lora_target_modules=["q_proj"], packing=True, max_seq_length=512)
+    trainer = build_transformers_trainer(config, CPU, llama3_sized_model, tokenizer, CONVERSATIONS, [])
+    assert trainer.args.packing and trainer.padding_free  # best-fit packing flattens the batch
+    (row,) = list(trainer.train_dataset)  # both conversations fit one 512-token row
+    assert row["seq_lengths"] and len(row["seq_lengths"]) == 2
+    trained = tokenizer.decode([t for t, label in zip(row["input_ids"], row["labels"]) if label != -100])
+    assert "Paris." in trained and "capital of France" not in trained
+    with pytest.raises(TrainingError, match="--packing"):
+        build_transformers_trainer(TrainConfig(output_dir=str(tmp_path), report_to="none", padding_free=True),
+                                   CPU, llama3_sized_model, tokenizer, CONVERSATIONS, [])

@@ -54,6 +54,13 @@ class TrainConfig:
     overlong: Literal["truncate", "drop"] = _f(
         "truncate", "examples longer than max_seq_length: truncate (keep the start) or drop; both are counted")
     dataset_num_proc: int | None = _f(None, "processes for tokenising the dataset")
+    padding_free: bool | None = _f(
+        None, "flatten each batch into one row without pad tokens (TRL's padding_free). Default: Unsloth decides "
+        "(padding-free on H100/H200), transformers pads. false = padded batches through Unsloth's compiled layers "
+        "(H200: 1.14x the tokens/s on a length mix, 0.95x on all-1024 batches). true on transformers needs --packing")
+    packing: bool = _f(
+        False, "pack several conversations into each max_seq_length row (TRL best-fit, padding-free): no padding "
+        "and fewer optimiser steps per epoch (H200, Unsloth, FineTome-like length mix: 1.23x the tokens/s)")
     # -- LoRA -----------------------------------------------------------------------------------
     lora_r: int = _f(16, "LoRA rank")
     lora_alpha: int = _f(16, "LoRA scaling numerator (the update is scaled by alpha / r)")

@@ -51,7 +51,8 @@ def sft_arguments(config: TrainConfig, runtime: Runtime, has_eval: bool, **extra
         eval_strategy="steps" if has_eval else "no", eval_steps=eval_steps if has_eval else None,
         report_to=config.report_targets or "none",
         max_length=config.max_seq_length, truncation_mode="keep_start", dataset_num_proc=config.dataset_num_proc,
-        include_num_input_tokens_seen="non_padding",
+        include_num_input_tokens_seen="non_padding", packing=config.packing,
+        **({} if config.padding_free is None else {"padding_free": config.padding_free}),
         ddp_find_unused_parameters=False if runtime.world_size > 1 else None,
         dataloader_pin_memory=runtime.cuda, use_cpu=not runtime.cuda,
         **extra,
@@ -84,6 +85,9 @@ def build_transformers_trainer(config: TrainConfig, runtime: Runtime, model: Any
 
     from training.backends import lora_config
 
+    if config.padding_free and not config.packing:
+        raise TrainingError("--padding_free true on the transformers backend needs --packing true: TRL's padding-free "
+                            "collator does not truncate to --max_seq_length on its own")
     args = sft_arguments(
         config, runtime, bool(eval_rows), assistant_only_loss=True,
         gradient_checkpointing=runtime.gradient_checkpointing,
@@ -114,8 +118,9 @@ def build_unsloth_trainer(config: TrainConfig, runtime: Runtime, model: Any, tok
         raise TrainingError("--backend unsloth needs a known chat template to find the assistant replies: "
                             "use --chat_template llama-3.1 or llama-2")
     # Unsloth applies its own gradient checkpointing ("unsloth") inside get_peft_model.
-    args = sft_arguments(config, runtime, bool(eval_rows), dataset_text_field="text", packing=False,
-                         gradient_checkpointing=False)
+    # padding_free unset (None) lets Unsloth choose: padding-free on H100/H200, where (torch 2.11, no flash-attn)
+    # it runs one attention call per distinct conversation length (bench/results/train_throughput-*.json).
+    args = sft_arguments(config, runtime, bool(eval_rows), dataset_text_field="text", gradient_checkpointing=False)
     train_ds = Dataset.from_dict({"text": [render(tokenizer, c) for c in train]})
     eval_ds = Dataset.from_dict({"text": [render(tokenizer, c) for c in eval_rows]}) if eval_rows else None
     trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=train_ds, eval_dataset=eval_ds,
