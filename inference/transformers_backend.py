@@ -35,6 +35,8 @@ class TransformersBackend:
         self.max_batch_size = max_batch_size
         self.stop_ids = stop_token_ids(self.tokenizer, self.model)
         self.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
+        if str(self.model.device).startswith("cuda"):
+            _avoid_cudnn_attention()
         self._worker = GenerationWorker(f"generation-{id(self):x}")
         if warmup:
             self.warm_up()
@@ -150,6 +152,19 @@ class TransformersBackend:
 
     def close(self) -> None:
         self._worker.close()
+
+
+def _avoid_cudnn_attention() -> None:
+    """Keep SDPA off its cuDNN kernel while generating (process-wide).
+
+    On an H200 with torch 2.11, SDPA picks cuDNN, which builds a plan for every new sequence length:
+    ~100 ms the first time a length is seen, 0.5-0.8 ms after (bench/results/sdpa_length_probe-*.json).
+    Decoding sees a new KV length at every step, so a first long reply ran at 18 tok/s instead of ~50.
+    The flash and memory-efficient kernels have no per-length cost.
+    """
+    import torch
+
+    torch.backends.cuda.enable_cudnn_sdp(False)
 
 
 class _Cancelled:
