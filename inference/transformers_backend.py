@@ -42,11 +42,12 @@ class TransformersBackend:
             self.warm_up()
 
     def warm_up(self) -> None:
-        """Pay the first long generation's cost at start-up, not on the first user.
+        """Pay the first generation's one-off costs (CUDA context, kernels, allocator) at start-up.
 
-        On an H200 the first 256-token reply after loading decoded at 18 tok/s and later ones at 49-59
-        (bench/results/inference_speed-2026-11-22.json): the allocator and kernels settle on the first
-        long run, so on CUDA the warm-up is one, on CPU a token or two (it would take too long there).
+        Measured on an H200 (bench/results/inference_speed-*.json): the first call after loading takes
+        ~1.8 s for 2 tokens. A 128-token warm-up with SDPA's cuDNN kernel off (see
+        ``_avoid_cudnn_attention``) gave a first long reply at full speed (55 tok/s). On CPU a token or
+        two is enough, and more would slow start-up there.
         """
         cuda = str(self.model.device).startswith("cuda")
         question = "Explain, step by step, how plants turn sunlight into sugar. " * (20 if cuda else 1)
