@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# CPU installs: the constraints file keeps torch on its CPU build.
-PIP_FLAGS ?= -c constraints-cpu.txt
+# Machines without an NVIDIA GPU keep torch on its CPU build (no multi-GB CUDA wheels); with one
+# (nvidia-smi present), pip installs the CUDA build.
+PIP_FLAGS ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,-c constraints-cpu.txt)
 
 .PHONY: app test test-fast venv clean
 
