@@ -29,6 +29,14 @@ LLAMA32_3B = dict(
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
+def cuda_sync() -> None:
+    """Wait for queued GPU work before reading a timer (a no-op without CUDA)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def tokenizer_dir() -> Path:
     return Path(os.environ.get("TUTOR_LLAMA3_TOKENIZER_DIR", LLAMA3_TOKENIZER_DIR))
 

@@ -19,16 +19,11 @@ import sys
 import time
 from pathlib import Path
 
+from bench.common import build_random_llama32_3b, cuda_sync, save_results, tokenizer_dir
 from evaluation import loglik, scoring
 from evaluation.task import EvalError
 from evaluation.tasks import load_task
 
-
-def _sync() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def build_model(work_dir: Path, tiny: bool) -> Path:
@@ -37,7 +32,6 @@ def build_model(work_dir: Path, tiny: bool) -> Path:
 
         out = work_dir / "tiny-llama"
         return out if (out / "config.json").is_file() else build_tiny_llama(out)
-    from bench.common import build_random_llama32_3b, tokenizer_dir
 
     if not (tokenizer_dir() / "tokenizer.model").is_file():
         raise EvalError(f"no Llama 3 tokenizer.model in {str(tokenizer_dir())!r}: set TUTOR_LLAMA3_TOKENIZER_DIR "
@@ -63,10 +57,10 @@ def measure(loaded, task, batch_size: int) -> dict:
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     loglik.loglikelihoods(loaded.model, loaded.tokenizer, requests[:batch_size], batch_size, progress=False)
-    _sync()  # warm-up: the first forward pays for kernel selection and the allocator
+    cuda_sync()  # warm-up: the first forward pays for kernel selection and the allocator
     start = time.perf_counter()
     scores = loglik.loglikelihoods(loaded.model, loaded.tokenizer, requests, batch_size, progress=False)
-    _sync()
+    cuda_sync()
     score_s = time.perf_counter() - start
     summary = scoring.summarize(task, scoring.loglik_records(task, scores), "loglik")
     shape = batch_shape(encoded, batch_size)
@@ -84,7 +78,7 @@ def run(args: argparse.Namespace) -> dict:
     model_dir = build_model(args.work_dir, args.tiny)
     start = time.perf_counter()
     loaded = load_model(str(model_dir), None, quantization="none", device=args.device)
-    _sync()
+    cuda_sync()
     load_s = time.perf_counter() - start
     entries = []
     for batch_size in args.batch_size:
@@ -109,7 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    from bench.common import save_results
     from inference.backend import BackendError
 
     logging.basicConfig(level=logging.WARNING)

@@ -18,7 +18,7 @@ import logging
 import time
 from pathlib import Path
 
-from bench.common import build_random_llama32_3b, save_random_lora, save_results
+from bench.common import build_random_llama32_3b, cuda_sync, save_random_lora, save_results
 
 # name -> load_backend options
 MODES = {
@@ -37,12 +37,6 @@ BATCH_QUESTIONS = [[{"role": "user", "content": q}] for q in (
     "How does LoRA work?", "What is the derivative of x squared?", "Why is the sky blue?",
     "What does DNA store?", "What is an integral?", "How do vaccines work?", "What is a Python tuple?")]
 
-
-def _sync() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def prompt_of(tokenizer, n_tokens: int) -> list[dict]:
@@ -65,10 +59,10 @@ def timed_generate(backend, messages: list[dict], new_tokens: int) -> tuple[floa
 
     config = GenerationConfig(max_new_tokens=new_tokens, temperature=0)
     inputs = backend._encode([messages], config)
-    _sync()
+    cuda_sync()
     start = time.perf_counter()
     out = backend._worker.run(lambda: backend._generate(inputs, config))
-    _sync()
+    cuda_sync()
     return time.perf_counter() - start, out.shape[1] - inputs["input_ids"].shape[1]
 
 

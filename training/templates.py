@@ -77,7 +77,9 @@ def apply_template(tokenizer: Any, template: ChatTemplate) -> None:
     vocab = tokenizer.get_vocab()
     if tokenizer.pad_token is None or tokenizer.pad_token == tokenizer.eos_token:
         # Llama 3 reserves a pad token (as Unsloth and Meta use); padding with eos would blur the stop token.
-        tokenizer.pad_token = ("<|finetune_right_pad_id|>" if "<|finetune_right_pad_id|>" in vocab
+        from inference.loading import LLAMA3_PAD
+
+        tokenizer.pad_token = (LLAMA3_PAD if LLAMA3_PAD in vocab
                                else tokenizer.pad_token or tokenizer.unk_token or tokenizer.eos_token)
     logger.info("chat template: %s; pad token %r", template.name, tokenizer.pad_token)
 
