@@ -5,6 +5,7 @@ Run with TUTOR_SCREENSHOTS=1 to (re)write docs/screenshots/chat.png.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -107,7 +108,8 @@ def test_an_example_question_runs_with_the_edited_settings(page: Page):
         page.goto(url)
         page.get_by_text("Settings: system prompt").click()
         system = page.locator("#chat-system-prompt textarea")
-        expect(system).to_be_editable()  # the accordion's content is rendered before typing into it
+        # Wait for the component to show its default: a fill before it has mounted is overwritten by it.
+        expect(system).to_have_value(re.compile(r"^You are Llama Tutor"))
         system.fill("You are a brief astronomy tutor.")
         system.press("Tab")  # commit the edit (blur) before the example is clicked
         expect(system).to_have_value("You are a brief astronomy tutor.")
