@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+PROFILED_STEPS = 3  # with --profile: optimiser steps profiled after the timed ones
 sys.path.insert(0, str(ROOT))  # run as a script by the worker launcher, too
 from training.distributed import pin_one_gpu_unless_distributed  # noqa: E402
 WORDS = ("the of and to in is that for it as with was on be by this are or from at which an not have "
@@ -104,10 +105,48 @@ def instrument(trainer) -> dict:
     return record
 
 
-def measure(record: dict, warmup: int) -> dict:
+def attach_profiler(trainer, first_step: int, steps: int = 3) -> dict:
+    """Profile optimiser steps first_step+1 .. first_step+steps (after the timed ones) on the GPU."""
+    import torch
+    from transformers import TrainerCallback
+
+    from bench.common import cuda_sync
+
+    found: dict = {}
+    gpu = torch.cuda.is_available()
+    activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if gpu else [])
+    profiler = torch.profiler.profile(activities=activities)
+
+    class Profile(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == first_step:
+                profiler.start()
+            elif state.global_step == first_step + steps:
+                cuda_sync()
+                profiler.stop()
+                found.update(summarize_profile(profiler, steps, gpu))
+
+    trainer.add_callback(Profile())
+    return found
+
+
+def summarize_profile(profiler, steps: int, gpu: bool, top: int = 30) -> dict:
+    """Time per step by kernel (GPU time; CPU time without a GPU), the biggest first, with its share."""
+    def self_time(event) -> float:
+        return event.self_device_time_total if gpu else event.self_cpu_time_total
+
+    events = sorted((e for e in profiler.key_averages() if self_time(e) > 0), key=self_time, reverse=True)
+    total = sum(map(self_time, events))
+    return {"clock": "gpu" if gpu else "cpu", "ms_per_step": round(total / 1000 / steps, 1),
+            "kernels": [{"name": e.key[:120], "ms_per_step": round(self_time(e) / 1000 / steps, 2),
+                         "share": round(self_time(e) / total, 3), "calls_per_step": e.count // steps}
+                        for e in events[:top]]}
+
+
+def measure(record: dict, warmup: int, steps: int) -> dict:
     import torch
 
-    marks = record["marks"]  # (step, time, tokens) at the start and after every optimiser step
+    marks = record["marks"][:warmup + steps + 1]  # (step, time, tokens) at the start and after every step
     steps = len(marks) - 1 - warmup
     if steps < 1:
         raise RuntimeError(f"only {len(marks) - 1} steps ran; need more than --warmup-steps {warmup}")
@@ -137,9 +176,10 @@ def worker(args: argparse.Namespace) -> None:
     config = TrainConfig(
         model=args.model_dir, dataset=args.data_file, dataset_format="sharegpt", backend=args.worker,
         max_seq_length=args.seq_len, per_device_train_batch_size=args.batch_size,
-        gradient_accumulation_steps=args.grad_accum, max_steps=args.warmup_steps + args.steps,
+        gradient_accumulation_steps=args.grad_accum,
         optim="adamw_8bit", output_dir=tempfile.mkdtemp(prefix="bench-train-"), report_to="none",
         logging_steps=max(1, args.steps), save_steps=10**6, load_in_4bit=not args.tiny, warmup_steps=5,
+        max_steps=args.warmup_steps + args.steps + (PROFILED_STEPS if args.profile else 0),
         gradient_checkpointing=None if args.gradient_checkpointing == "auto" else args.gradient_checkpointing == "true",
         padding_free=None if args.padding_free == "auto" else args.padding_free == "true", packing=args.packing)
     if args.no_cudnn_sdpa:
@@ -148,6 +188,7 @@ def worker(args: argparse.Namespace) -> None:
         torch.backends.cuda.enable_cudnn_sdp(False)
     run = build_run(config)
     record = instrument(run.trainer)
+    profile = attach_profiler(run.trainer, args.warmup_steps + args.steps, PROFILED_STEPS) if args.profile else None
     run.trainer.train()
     try:
         from torch._dynamo.utils import counters
@@ -157,11 +198,11 @@ def worker(args: argparse.Namespace) -> None:
     except Exception:  # noqa: BLE001 -- diagnostics only
         compiles = {}
     collator = run.trainer.data_collator
-    result = {"backend": run.runtime.backend, **measure(record, args.warmup_steps),
+    result = {"backend": run.runtime.backend, **measure(record, args.warmup_steps, args.steps),
               "padding_free": bool(getattr(run.trainer, "padding_free", False)), "collator": type(collator).__name__,
               "real_token_share": round(record["tokens"] / max(1, record["slots"]), 3),
               "runtime": dataclasses.asdict(run.runtime), "examples": run.summary["train_conversations"],
-              "length_stats": dict(run.length_stats), "dynamo": compiles}
+              "length_stats": dict(run.length_stats), "dynamo": compiles, **({"profile": profile} if profile is not None else {})}
     if int(os.environ.get("RANK", "0")) == 0:
         Path(args.result_file).write_text(json.dumps(result))
 
@@ -176,6 +217,7 @@ def run_worker(backend: str, data_file: Path, args: argparse.Namespace, gpus: in
     flags += ["--tiny"] if args.tiny else []
     flags += ["--packing"] if args.packing else []
     flags += ["--no-cudnn-sdpa"] if args.no_cudnn_sdpa else []
+    flags += ["--profile"] if args.profile else []
     # torchrun sets the same WORLD_SIZE / LOCAL_RANK / RANK as `accelerate launch --multi_gpu` does
     launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(gpus)]
                 if gpus > 1 else [sys.executable])
@@ -218,6 +260,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="pack conversations into --seq-len rows (TRL best-fit packing; padding-free)")
     p.add_argument("--no-cudnn-sdpa", action="store_true",
                    help="turn PyTorch's cuDNN attention backend off (a diagnostic: cuDNN plans per sequence length)")
+    p.add_argument("--profile", action="store_true",
+                   help=f"after the timed steps, profile {PROFILED_STEPS} more and record GPU time per kernel")
     p.add_argument("--multi-gpu", type=int, default=0, metavar="N",
                    help="also run the transformers path data-parallel on N GPUs (torchrun, one process per GPU)")
     p.add_argument("--work-dir", default=os.path.join(tempfile.gettempdir(), "bench-train"),
@@ -257,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     args.model_dir = build_model(args, work)
     backends = ["transformers"] if args.tiny else [b.strip() for b in args.backends.split(",") if b.strip()]
-    n_examples = (args.steps + args.warmup_steps + 2) * args.batch_size * args.grad_accum * max(1, args.multi_gpu)
+    n_examples = (args.steps + args.warmup_steps + PROFILED_STEPS + 2) * args.batch_size * args.grad_accum * max(1, args.multi_gpu)
     runs = []
     for mix in [m.strip() for m in args.mixes.split(",") if m.strip()]:
         data_file = work / f"{mix}-{args.seq_len}-{n_examples}.json"
@@ -267,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.multi_gpu > 1:
             runs.append({"mix": mix, **run_worker("transformers", data_file, args, gpus=args.multi_gpu)})
     settings = {k: getattr(args, k) for k in ("seq_len", "batch_size", "grad_accum", "steps", "warmup_steps",
-                                              "gradient_checkpointing", "padding_free", "packing", "no_cudnn_sdpa", "multi_gpu", "tiny")}
+                                              "gradient_checkpointing", "padding_free", "packing", "no_cudnn_sdpa", "profile", "multi_gpu", "tiny")}
     settings["model"] = ("tiny random Llama" if args.tiny
                          else "random-weight Llama-3.2-3B (exact config), QLoRA r=16 on all 7 projections")
     from bench.common import save_results
