@@ -73,29 +73,6 @@ def test_gguf_without_llama_cpp_says_how_to_get_it(tiny_adapter_dir, tmp_path, m
         export("--adapter", str(tiny_adapter_dir), "--gguf", str(tmp_path / "m.gguf"), "--llama-cpp", str(tmp_path))
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("LLAMA_CPP_DIR"),
-                    reason="set LLAMA_CPP_DIR to a llama.cpp checkout to test GGUF")
-def test_gguf_q8_0_from_llama_cpp(llama3_tokenizer, tmp_path):
-    """A tiny model with the real Llama 3 tokenizer (llama.cpp recognises its pre-tokenizer) -> q8_0 GGUF."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import LlamaForCausalLM
-
-    from tests.tiny_models import tiny_llama_config
-
-    torch.manual_seed(0)
-    base = tmp_path / "base"
-    LlamaForCausalLM(tiny_llama_config(len(llama3_tokenizer), hidden_size=64)).save_pretrained(base)
-    llama3_tokenizer.save_pretrained(base)
-    model = LlamaForCausalLM.from_pretrained(base)
-    get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj"], init_lora_weights=False)).save_pretrained(
-        tmp_path / "adapter")
-    done = export("--adapter", str(tmp_path / "adapter"), "--base-model", str(base), "--gguf",
-                  str(tmp_path / "out"), "--quant", "q8_0")
-    assert Path(done["gguf"]).read_bytes()[:4] == b"GGUF"
-
-
 def test_push_needs_a_token(tiny_adapter_dir, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     with pytest.raises(TrainingError, match=r"needs a write token in the HF_TOKEN environment variable"):
@@ -118,3 +95,12 @@ def test_export_cli_error_is_one_line(tmp_path):
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip() == (f"error: --adapter '{tmp_path}' has no adapter_config.json: "
                                    "pass the output_dir of a training run")
+
+
+def test_a_converter_missing_a_package_names_it_and_the_install():
+    from training.gguf import _run
+
+    with pytest.raises(TrainingError) as info:
+        _run([sys.executable, "-c", "import sentencepiece_missing.sub"], dict(os.environ), "convert_hf_to_gguf.py")
+    assert str(info.value) == ("convert_hf_to_gguf.py failed: ModuleNotFoundError: No module named "
+                               f"'sentencepiece_missing' (pip install sentencepiece_missing into {sys.executable})")

@@ -89,7 +89,7 @@ class TrainConfig:
     save_steps: int = _f(100, "write a checkpoint every N steps")
     save_total_limit: int | None = _f(2, "keep at most N checkpoints (oldest deleted)")
     report_to: str = _f("tensorboard", "tensorboard (logs in output_dir/runs), wandb, or none")
-    run_name: str | None = _f(None, "run name shown in TensorBoard / W&B")
+    run_name: str | None = _f(None, "run name shown in W&B (default: the output_dir folder name)")
     resume_from_checkpoint: str | None = _f(
         None, "continue a run: 'true' (or 'latest') for the newest checkpoint in output_dir, or a checkpoint path")
 

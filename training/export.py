@@ -114,7 +114,7 @@ def push_adapter(adapter: str, repo: str, private: bool = False) -> str:
         api.create_repo(repo, repo_type="model", private=private, exist_ok=True)
         info = api.upload_folder(folder_path=str(Path(adapter).expanduser()), repo_id=repo, repo_type="model",
                                  commit_message="Upload Llama Tutor adapter",
-                                 ignore_patterns=["checkpoint-*", "checkpoint-*/**", "runs/**", "*.bin"])
+                                 ignore_patterns=["checkpoint-*", "checkpoint-*/**", "runs/**", "wandb/**", "*.bin"])
     except Exception as exc:  # HTTP, connection and offline-mode errors all mean the same to the user
         text = str(exc).replace(token, "***").strip()
         reason = text.splitlines()[0][:200] if text else type(exc).__name__

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,7 +53,10 @@ def _run(command: list[str], env: dict[str, str], what: str) -> None:
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         last = (done.stderr or done.stdout).strip().splitlines()
-        raise TrainingError(f"{what} failed: {last[-1][:300] if last else f'exit status {done.returncode}'}")
+        reason = last[-1][:300] if last else f"exit status {done.returncode}"
+        missing = re.search(r"No module named '([\w.]+)'", reason)
+        hint = f" (pip install {missing.group(1).split('.')[0]} into {sys.executable})" if missing else ""
+        raise TrainingError(f"{what} failed: {reason}{hint}")
 
 
 def convert(llama_cpp: Path, model_dir: Path, outfile: Path, outtype: str) -> Path:

@@ -88,6 +88,10 @@ def build_run(config: TrainConfig) -> Run:
     from training.templates import apply_template, choose_template
 
     check_reporters(config.report_targets)
+    if "wandb" in config.report_targets:  # unless set: project "llama-tutor", W&B's files beside the adapter
+        os.environ.setdefault("WANDB_PROJECT", "llama-tutor")  # transformers' default would be "huggingface"
+        Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("WANDB_DIR", str(Path(config.output_dir).resolve()))
     data = prepare_data(config)
     model, tokenizer = _load(config, runtime)
     template = choose_template(config.chat_template, tokenizer)
@@ -138,7 +142,25 @@ def _finish(config: TrainConfig, runtime: Any, trainer: Any, tokenizer: Any, tra
         plot_loss(metrics["log_history"], output_dir / "loss.png", f"{config.model} on {config.dataset}")
         report_skipped(skipped, length_stats)
         logger.info("adapter, tokenizer, metrics.json and loss.png written to %s", output_dir)
+        if "wandb" in config.report_targets:
+            finish_wandb(metrics, output_dir)
     return metrics
+
+
+WANDB_SUMMARY = ("train_tokens_per_second", "peak_memory_gib", "train_runtime_s", "train_tokens")
+
+
+def finish_wandb(metrics: dict, output_dir: Path) -> None:
+    """Add the run's totals (and skipped-row counts) to the W&B summary, then close the run so it is complete
+    when this returns, not only when the process exits."""
+    import wandb
+
+    if wandb.run is None:
+        return
+    wandb.run.summary.update({f"tutor/{key}": metrics[key] for key in WANDB_SUMMARY if metrics.get(key) is not None})
+    wandb.run.summary.update({f"tutor/skipped/{reason}": n for reason, n in metrics["skipped_rows"].items()})
+    wandb.run.summary["tutor/output_dir"] = str(output_dir)
+    wandb.finish()
 
 
 def record_base_model(output_dir: Path, model: str) -> None:

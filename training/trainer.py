@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 from training.backends import Runtime
@@ -27,9 +29,25 @@ def check_reporters(targets: list[str]) -> None:
     if "tensorboard" in targets and not has_tensorboard:
         raise TrainingError("--report_to tensorboard needs the tensorboard package: pip install tensorboard "
                             "(in requirements-train.txt), or pass --report_to none")
-    if "wandb" in targets and not importlib.util.find_spec("wandb"):
+    if "wandb" in targets:
+        check_wandb()
+
+
+WANDB_LOCAL_MODES = ("offline", "dryrun", "disabled")  # WANDB_MODE values that need no account
+
+
+def check_wandb() -> None:
+    """W&B installed and, unless it logs locally, a key configured: found before the model loads, not after."""
+    if not importlib.util.find_spec("wandb"):
         raise TrainingError("--report_to wandb needs the wandb package: pip install wandb, then wandb login "
                             "(or set WANDB_API_KEY)")
+    if os.environ.get("WANDB_MODE", "").lower() in WANDB_LOCAL_MODES:
+        return
+    import wandb
+
+    if not wandb.login(prompt=False, verify=False):  # WANDB_API_KEY, settings or ~/.netrc; no network
+        raise TrainingError("--report_to wandb found no W&B API key: run `wandb login` or set WANDB_API_KEY; "
+                            "or set WANDB_MODE=offline to log locally and `wandb sync` later")
 
 
 def sft_arguments(config: TrainConfig, runtime: Runtime, has_eval: bool, **extra: Any) -> Any:
@@ -38,7 +56,7 @@ def sft_arguments(config: TrainConfig, runtime: Runtime, has_eval: bool, **extra
 
     eval_steps = config.eval_steps or config.save_steps
     return SFTConfig(
-        output_dir=config.output_dir, run_name=config.run_name, seed=config.seed,
+        output_dir=config.output_dir, run_name=config.run_name or Path(config.output_dir).name, seed=config.seed,
         per_device_train_batch_size=config.per_device_train_batch_size,
         per_device_eval_batch_size=config.per_device_eval_batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
