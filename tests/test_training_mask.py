@@ -62,9 +62,10 @@ def tokenizer(llama3_tokenizer):
     return copy.deepcopy(llama3_tokenizer)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def llama3_sized_model(llama3_tokenizer):
-    """A tiny Llama with the real 128,256-token vocabulary, so the real tokenizer's ids fit."""
+    """A tiny Llama with the real 128,256-token vocabulary, so the real tokenizer's ids fit (a fresh one per
+    test: building a trainer wraps the model with PEFT in place)."""
     import torch
     from transformers import LlamaForCausalLM
 
