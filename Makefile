@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Machines without an NVIDIA GPU keep torch on its CPU build (no multi-GB CUDA wheels); with one
 # (nvidia-smi present), pip installs the CUDA build.
 PIP_FLAGS ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,-c constraints-cpu.txt)
-# llama-cpp-python is published only as source: pip builds it (~7 min on 2 cores), portably (a native
+# llama-cpp-python is published only as source: pip builds it (~10 min on 2 cores), portably (a native
 # build crashes on Q8_0 models on some CPUs). Its unpacked source also gives the tests llama.cpp's
 # convert_hf_to_gguf.py for the GGUF export.
 LLAMA_CPP_PYTHON := $(shell sed -n 's/^llama-cpp-python==//p' requirements-dev.txt)
