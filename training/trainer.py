@@ -45,7 +45,11 @@ def check_wandb() -> None:
         return
     import wandb
 
-    if not wandb.login(prompt=False, verify=False):  # WANDB_API_KEY, settings or ~/.netrc; no network
+    try:
+        logged_in = wandb.login(prompt=False, verify=False)  # WANDB_API_KEY, settings or ~/.netrc; no network
+    except TypeError:  # a wandb without `prompt=` (older than the tested 0.31): wandb.init reports it instead
+        return
+    if not logged_in:
         raise TrainingError("--report_to wandb found no W&B API key: run `wandb login` or set WANDB_API_KEY; "
                             "or set WANDB_MODE=offline to log locally and `wandb sync` later")
 
