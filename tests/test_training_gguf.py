@@ -8,6 +8,7 @@ file and its logits are compared with what transformers computes for base + adap
 from __future__ import annotations
 
 import glob
+import json
 import os
 import sys
 from pathlib import Path
@@ -95,3 +96,25 @@ def test_gguf_runs_in_llama_cpp_and_computes_base_plus_adapter(model, llama_cpp_
     assert len(continuation) == 8 and all(0 <= token < 128256 for token in continuation)
     if quant == "f32":  # same numbers up to float rounding: the same next token everywhere
         assert (logits.argmax(-1) == model["tuned"].argmax(-1)).all()
+
+
+def test_one_command_merges_and_converts_the_merged_folder(model, llama_cpp_dir, tmp_path):
+    """--merge and --gguf together: the GGUF is made from the saved 16-bit merge, and both work."""
+    import numpy as np
+    import torch
+    from transformers import LlamaForCausalLM
+
+    done = main(build_parser().parse_args([
+        "--adapter", str(model["dir"] / "adapter"), "--base-model", str(model["dir"] / "base"),
+        "--merge", str(tmp_path / "merged"), "--gguf", str(tmp_path / "tutor.gguf"), "--quant", "q8_0",
+        "--llama-cpp", llama_cpp_dir]))
+    assert done == {"merged": str(tmp_path / "merged"), "gguf": str(tmp_path / "tutor.gguf")}
+    with torch.no_grad():
+        merged = LlamaForCausalLM.from_pretrained(tmp_path / "merged", dtype=torch.float32)
+        merged_logits = merged(torch.tensor([model["ids"]])).logits[0].numpy()
+    logits, _, metadata = run_gguf(done["gguf"], model["ids"])
+    shift = np.abs(model["tuned"] - model["base"]).max()
+    saved = json.loads((tmp_path / "merged" / "config.json").read_text())
+    assert saved["dtype"] == "bfloat16" and int(metadata["general.file_type"]) == FILE_TYPES["q8_0"]
+    assert np.abs(merged_logits - model["tuned"]).max() < 0.05 * shift  # bf16 rounding only
+    assert np.abs(logits - merged_logits).max() < 0.05 * shift
