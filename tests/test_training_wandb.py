@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -73,10 +74,7 @@ def qa_rows(path: Path) -> Path:
 @pytest.mark.slow
 def test_an_offline_run_logs_the_losses_under_the_project_and_run_name(tiny_model_dir, tmp_path, offline_wandb):
     out = tmp_path / "tutor-run"
-    metrics = main(TrainConfig(model=str(tiny_model_dir), dataset=str(qa_rows(tmp_path / "qa.json")),
-                               output_dir=str(out), report_to="wandb", max_steps=6, logging_steps=2,
-                               per_device_train_batch_size=4, max_seq_length=128, save_steps=1000,
-                               learning_rate=5e-3))
+    metrics = main(wandb_config(tiny_model_dir, qa_rows(tmp_path / "qa.json"), out, max_steps=6))
     [run_file] = out.glob("wandb/offline-run-*/run-*.wandb")  # beside the adapter, ready for `wandb sync`
     records = wandb_records(run_file)
     [run] = [r.run for r in records if r.WhichOneof("record_type") == "run"]
@@ -91,6 +89,26 @@ def test_an_offline_run_logs_the_losses_under_the_project_and_run_name(tiny_mode
     assert totals["tutor/output_dir"] == str(out)
     assert records[-1].WhichOneof("record_type") == "exit"  # the run was closed, not left open
     assert not (out / "runs").exists()  # W&B only: no TensorBoard logs
+
+
+def wandb_config(model: Path, data: Path, out: Path, **overrides) -> TrainConfig:
+    fields = dict(model=str(model), dataset=str(data), output_dir=str(out), report_to="wandb", logging_steps=2,
+                  per_device_train_batch_size=4, max_seq_length=128, save_steps=1000, learning_rate=5e-3)
+    return TrainConfig(**{**fields, **overrides})
+
+
+@pytest.mark.slow
+def test_a_resumed_run_continues_the_same_wandb_run(tiny_model_dir, tmp_path, offline_wandb):
+    data, out = qa_rows(tmp_path / "qa.json"), tmp_path / "tutor-run"
+    main(wandb_config(tiny_model_dir, data, out, max_steps=4, save_steps=2))
+    main(wandb_config(tiny_model_dir, data, out, max_steps=6, save_steps=2, resume_from_checkpoint="true"))
+    first, second = sorted(out.glob("wandb/offline-run-*/run-*.wandb"), key=lambda p: p.stat().st_mtime)
+    ids = [[r.run.run_id for r in wandb_records(path) if r.WhichOneof("record_type") == "run"][0]
+           for path in (first, second)]
+    assert ids[0] == ids[1] == first.stem.removeprefix("run-")
+    steps = [row["train/global_step"] for row in history(wandb_records(second)) if "train/loss" in row]
+    assert steps == [6]  # the resumed part only: steps 5-6, logged every 2
+    assert "WANDB_RUN_ID" not in os.environ and "WANDB_DIR" not in os.environ  # nothing left for a next run
 
 
 def test_wandb_without_a_key_fails_before_loading_with_the_fix(tmp_path, monkeypatch):

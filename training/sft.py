@@ -12,7 +12,10 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -88,10 +91,6 @@ def build_run(config: TrainConfig) -> Run:
     from training.templates import apply_template, choose_template
 
     check_reporters(config.report_targets)
-    if "wandb" in config.report_targets:  # unless set: project "llama-tutor", W&B's files beside the adapter
-        os.environ.setdefault("WANDB_PROJECT", "llama-tutor")  # transformers' default would be "huggingface"
-        Path(config.output_dir).mkdir(parents=True, exist_ok=True)
-        os.environ.setdefault("WANDB_DIR", str(Path(config.output_dir).resolve()))
     data = prepare_data(config)
     model, tokenizer = _load(config, runtime)
     template = choose_template(config.chat_template, tokenizer)
@@ -112,10 +111,11 @@ def build_run(config: TrainConfig) -> Run:
 def main(config: TrainConfig) -> dict[str, Any]:
     """Train, save adapter + tokenizer, write metrics.json and loss.png; return the metrics."""
     resume = _resume_target(config)
-    run = build_run(config)
-    result = _train(run.trainer, resume, config)
-    return _finish(config, run.runtime, run.trainer, run.tokenizer, result.metrics, run.skipped,
-                   run.length_stats, run.summary)
+    with wandb_defaults(config, resuming=bool(resume)) if "wandb" in config.report_targets else nullcontext():
+        run = build_run(config)
+        result = _train(run.trainer, resume, config)
+        return _finish(config, run.runtime, run.trainer, run.tokenizer, result.metrics, run.skipped,
+                       run.length_stats, run.summary)
 
 
 def _build_trainer(config: TrainConfig, runtime: Any, model: Any, tokenizer: Any, train: list, eval_rows: list,
@@ -143,16 +143,43 @@ def _finish(config: TrainConfig, runtime: Any, trainer: Any, tokenizer: Any, tra
         report_skipped(skipped, length_stats)
         logger.info("adapter, tokenizer, metrics.json and loss.png written to %s", output_dir)
         if "wandb" in config.report_targets:
-            finish_wandb(metrics, output_dir)
+            summarize_wandb(metrics, output_dir)
     return metrics
+
+
+@contextmanager
+def wandb_defaults(config: TrainConfig, resuming: bool) -> Iterator[None]:
+    """For this run, the W&B settings the user has not set: project "llama-tutor" (transformers' would be
+    "huggingface"), W&B's files in output_dir/wandb, and on --resume_from_checkpoint the run that wrote
+    them, so its charts go on. Removed again afterwards, so a next run in the same process starts clean."""
+    defaults = {"WANDB_PROJECT": "llama-tutor", "WANDB_DIR": str(Path(config.output_dir).resolve())}
+    latest = Path(os.environ.get("WANDB_DIR", defaults["WANDB_DIR"])) / "wandb" / "latest-run"  # -> run-<time>-<id>
+    if resuming and latest.exists():
+        defaults["WANDB_RUN_ID"] = latest.resolve().name.rsplit("-", 1)[-1]
+        defaults["WANDB_RESUME"] = "allow"
+        logger.info("W&B: continuing run %s", os.environ.get("WANDB_RUN_ID", defaults["WANDB_RUN_ID"]))
+    added = [name for name in defaults if name not in os.environ]
+    os.environ.update({name: defaults[name] for name in added})
+    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+    failed = True
+    try:
+        yield
+        failed = False
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+        wandb = sys.modules.get("wandb")
+        if wandb is not None:  # close the run (marked failed after an error); W&B reads settings afresh next time
+            if wandb.run is not None:
+                wandb.finish(exit_code=int(failed))
+            wandb.teardown()
 
 
 WANDB_SUMMARY = ("train_tokens_per_second", "peak_memory_gib", "train_runtime_s", "train_tokens")
 
 
-def finish_wandb(metrics: dict, output_dir: Path) -> None:
-    """Add the run's totals (and skipped-row counts) to the W&B summary, then close the run so it is complete
-    when this returns, not only when the process exits."""
+def summarize_wandb(metrics: dict, output_dir: Path) -> None:
+    """Add the run's totals and skipped-row counts to the W&B summary (wandb_defaults closes the run)."""
     import wandb
 
     if wandb.run is None:
@@ -160,7 +187,6 @@ def finish_wandb(metrics: dict, output_dir: Path) -> None:
     wandb.run.summary.update({f"tutor/{key}": metrics[key] for key in WANDB_SUMMARY if metrics.get(key) is not None})
     wandb.run.summary.update({f"tutor/skipped/{reason}": n for reason, n in metrics["skipped_rows"].items()})
     wandb.run.summary["tutor/output_dir"] = str(output_dir)
-    wandb.finish()
 
 
 def record_base_model(output_dir: Path, model: str) -> None:
