@@ -105,7 +105,7 @@ def instrument(trainer) -> dict:
     return record
 
 
-def attach_profiler(trainer, first_step: int, steps: int = 3) -> dict:
+def attach_profiler(trainer, first_step: int, steps: int = PROFILED_STEPS) -> dict:
     """Profile optimiser steps first_step+1 .. first_step+steps (after the timed ones) on the GPU."""
     import torch
     from transformers import TrainerCallback
@@ -188,7 +188,7 @@ def worker(args: argparse.Namespace) -> None:
         torch.backends.cuda.enable_cudnn_sdp(False)
     run = build_run(config)
     record = instrument(run.trainer)
-    profile = attach_profiler(run.trainer, args.warmup_steps + args.steps, PROFILED_STEPS) if args.profile else None
+    profile = attach_profiler(run.trainer, args.warmup_steps + args.steps) if args.profile else None
     run.trainer.train()
     try:
         from torch._dynamo.utils import counters
