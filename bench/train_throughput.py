@@ -131,11 +131,18 @@ def attach_profiler(trainer, first_step: int, steps: int = PROFILED_STEPS) -> di
 
 
 def summarize_profile(profiler, steps: int, gpu: bool, top: int = 30) -> dict:
-    """Time per step by kernel (GPU time; CPU time without a GPU), the biggest first, with its share."""
+    """Time per step by kernel (GPU time; CPU time without a GPU), the biggest first, with its share.
+
+    On a GPU only the kernels themselves count: an operator such as aten::mm also reports the device time
+    of the kernels it launched, and adding both would count that time twice.
+    """
+    from torch.autograd import DeviceType
+
     def self_time(event) -> float:
         return event.self_device_time_total if gpu else event.self_cpu_time_total
 
-    events = sorted((e for e in profiler.key_averages() if self_time(e) > 0), key=self_time, reverse=True)
+    kernels = (e for e in profiler.key_averages() if (e.device_type != DeviceType.CPU) == gpu and self_time(e) > 0)
+    events = sorted(kernels, key=self_time, reverse=True)
     total = sum(map(self_time, events))
     return {"clock": "gpu" if gpu else "cpu", "ms_per_step": round(total / 1000 / steps, 1),
             "kernels": [{"name": e.key[:120], "ms_per_step": round(self_time(e) / 1000 / steps, 2),
@@ -161,6 +168,7 @@ def measure(record: dict, warmup: int, steps: int) -> dict:
            "step_seconds": {"min": round(min(times), 3), "median": round(sorted(times)[len(times) // 2], 3),
                             "max": round(max(times), 3), "over_2x_median": sum(t > 2 * sorted(times)[len(times) // 2]
                                                                              for t in times)},
+           "step_times": [round(t, 3) for t in times],
            "tokens_per_second": round(tokens / seconds, 1), "steps_per_second": round(steps / seconds, 3)}
     if torch.cuda.is_available():
         out["peak_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
@@ -181,11 +189,9 @@ def worker(args: argparse.Namespace) -> None:
         logging_steps=max(1, args.steps), save_steps=10**6, load_in_4bit=not args.tiny, warmup_steps=5,
         max_steps=args.warmup_steps + args.steps + (PROFILED_STEPS if args.profile else 0),
         gradient_checkpointing=None if args.gradient_checkpointing == "auto" else args.gradient_checkpointing == "true",
-        padding_free=None if args.padding_free == "auto" else args.padding_free == "true", packing=args.packing)
-    if args.no_cudnn_sdpa:
-        import torch
-
-        torch.backends.cuda.enable_cudnn_sdp(False)
+        padding_free=None if args.padding_free == "auto" else args.padding_free == "true", packing=args.packing,
+        offload_checkpoints=None if args.offload_checkpoints == "auto" else args.offload_checkpoints == "true",
+        cudnn_attention=args.cudnn_attention)
     run = build_run(config)
     record = instrument(run.trainer)
     profile = attach_profiler(run.trainer, args.warmup_steps + args.steps) if args.profile else None
@@ -213,10 +219,11 @@ def run_worker(backend: str, data_file: Path, args: argparse.Namespace, gpus: in
     flags = ["--worker", backend, "--model-dir", str(args.model_dir), "--data-file", str(data_file),
              "--result-file", str(result_file), "--seq-len", str(args.seq_len), "--batch-size", str(args.batch_size),
              "--grad-accum", str(args.grad_accum), "--steps", str(args.steps), "--warmup-steps", str(args.warmup_steps),
-             "--gradient-checkpointing", args.gradient_checkpointing, "--padding-free", args.padding_free]
+             "--gradient-checkpointing", args.gradient_checkpointing, "--padding-free", args.padding_free,
+             "--offload-checkpoints", args.offload_checkpoints]
     flags += ["--tiny"] if args.tiny else []
     flags += ["--packing"] if args.packing else []
-    flags += ["--no-cudnn-sdpa"] if args.no_cudnn_sdpa else []
+    flags += ["--cudnn-attention"] if args.cudnn_attention else []
     flags += ["--profile"] if args.profile else []
     # torchrun sets the same WORLD_SIZE / LOCAL_RANK / RANK as `accelerate launch --multi_gpu` does
     launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(gpus)]
@@ -253,13 +260,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup-steps", type=int, default=5, help="steps run before the clock starts")
     p.add_argument("--gradient-checkpointing", choices=("auto", "true", "false"), default="auto",
                    help="auto: on for CUDA (as in the recipe; Unsloth's variant on that backend), off on CPU")
+    p.add_argument("--offload-checkpoints", choices=("auto", "true", "false"), default="auto",
+                   help="Unsloth with gradient checkpointing: auto = the default; true = activations kept "
+                        "in CPU memory (its 'unsloth' mode); false = on the GPU (standard checkpointing)")
     p.add_argument("--padding-free", choices=("auto", "true", "false"), default="auto",
                    help="auto: the backend's default (Unsloth picks padding-free on H100/H200; transformers pads); "
                         "false: padded batches; true: one flattened row per batch")
     p.add_argument("--packing", action="store_true",
                    help="pack conversations into --seq-len rows (TRL best-fit packing; padding-free)")
-    p.add_argument("--no-cudnn-sdpa", action="store_true",
-                   help="turn PyTorch's cuDNN attention backend off (a diagnostic: cuDNN plans per sequence length)")
+    p.add_argument("--cudnn-attention", action="store_true",
+                   help="let attention use PyTorch's cuDNN kernel (off by default in training: it plans per length)")
     p.add_argument("--profile", action="store_true",
                    help=f"after the timed steps, profile {PROFILED_STEPS} more and record GPU time per kernel")
     p.add_argument("--multi-gpu", type=int, default=0, metavar="N",
@@ -311,7 +321,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.multi_gpu > 1:
             runs.append({"mix": mix, **run_worker("transformers", data_file, args, gpus=args.multi_gpu)})
     settings = {k: getattr(args, k) for k in ("seq_len", "batch_size", "grad_accum", "steps", "warmup_steps",
-                                              "gradient_checkpointing", "padding_free", "packing", "no_cudnn_sdpa", "profile", "multi_gpu", "tiny")}
+                                              "gradient_checkpointing", "offload_checkpoints", "padding_free", "packing",
+                                              "cudnn_attention", "profile", "multi_gpu", "tiny")}
     settings["model"] = ("tiny random Llama" if args.tiny
                          else "random-weight Llama-3.2-3B (exact config), QLoRA r=16 on all 7 projections")
     from bench.common import save_results

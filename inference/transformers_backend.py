@@ -12,7 +12,7 @@ from typing import Any
 
 from inference.backend import BackendError, GenerationConfig
 from inference.context import fit_messages, normalize_messages
-from inference.loading import LoadedModel, load_model, stop_token_ids
+from inference.loading import LoadedModel, avoid_cudnn_attention, load_model, stop_token_ids
 from inference.worker import GenerationWorker
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class TransformersBackend:
         self.stop_ids = stop_token_ids(self.tokenizer, self.model)
         self.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
         if str(self.model.device).startswith("cuda"):
-            _avoid_cudnn_attention()
+            avoid_cudnn_attention()
         self._worker = GenerationWorker(f"generation-{id(self):x}")
         if warmup:
             self.warm_up()
@@ -46,7 +46,7 @@ class TransformersBackend:
 
         Measured on an H200 (bench/results/inference_speed-*.json): the first call after loading takes
         ~1.8 s for 2 tokens. A 128-token warm-up with SDPA's cuDNN kernel off (see
-        ``_avoid_cudnn_attention``) gave a first long reply at full speed (55 tok/s). On CPU a token or
+        ``inference.loading.avoid_cudnn_attention``) gave a first long reply at full speed (55 tok/s). On CPU a token or
         two is enough, and more would slow start-up there.
         """
         cuda = str(self.model.device).startswith("cuda")
@@ -153,19 +153,6 @@ class TransformersBackend:
 
     def close(self) -> None:
         self._worker.close()
-
-
-def _avoid_cudnn_attention() -> None:
-    """Keep SDPA off its cuDNN kernel while generating (process-wide).
-
-    On an H200 with torch 2.11, SDPA picks cuDNN, which builds a plan for every new sequence length:
-    ~100 ms the first time a length is seen, 0.5-0.8 ms after (bench/results/sdpa_length_probe-*.json).
-    Decoding sees a new KV length at every step, so a first long reply ran at 18 tok/s instead of ~50.
-    The flash and memory-efficient kernels have no per-length cost.
-    """
-    import torch
-
-    torch.backends.cuda.enable_cudnn_sdp(False)
 
 
 class _Cancelled:

@@ -53,6 +53,9 @@ def test_finetome_recipe_is_the_notebook():
         True, 16, 16, 0.0, "adamw_8bit", "linear")
     assert (c.learning_rate, c.weight_decay, c.warmup_steps, c.seed, c.max_seq_length) == (2e-4, 0.01, 5, 3407, 2048)
     assert (c.per_device_train_batch_size, c.gradient_accumulation_steps) == (8, 1)
+    # the notebook's offloaded checkpointing; padding left to Unsloth; cuDNN attention off (measured in bench/results)
+    assert (c.gradient_checkpointing, c.offload_checkpoints, c.padding_free, c.packing, c.cudnn_attention) == (
+        True, True, None, False, False)
 
 
 @pytest.mark.parametrize(("text", "match"), [
@@ -119,3 +122,58 @@ def test_missing_reporter_fails_before_loading_anything(monkeypatch):
     config = TrainConfig(model="/no/such/model", dataset="/no/such/data.json", report_to="wandb")
     with pytest.raises(TrainingError, match=r"--report_to wandb needs the wandb package: pip install wandb"):
         build_run(config)
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """resolve_runtime as on a one-GPU machine (bf16-capable, no unsloth): only the decisions, no model."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    was = torch.backends.cuda.cudnn_sdp_enabled()
+    yield
+    torch.backends.cuda.enable_cudnn_sdp(was)
+
+
+def test_training_on_cuda_turns_cudnn_attention_off_unless_asked(fake_cuda):
+    import torch
+
+    from training.backends import resolve_runtime
+
+    torch.backends.cuda.enable_cudnn_sdp(True)
+    runtime = resolve_runtime(parse_sft_args(["--backend", "transformers"]))
+    assert (runtime.device, runtime.load_in_4bit, runtime.bf16, runtime.gradient_checkpointing) == (
+        "cuda", True, True, True)
+    assert torch.backends.cuda.cudnn_sdp_enabled() is False
+    torch.backends.cuda.enable_cudnn_sdp(True)
+    resolve_runtime(parse_sft_args(["--backend", "transformers", "--cudnn_attention"]))
+    assert torch.backends.cuda.cudnn_sdp_enabled() is True
+
+
+def test_cpu_training_leaves_attention_kernels_alone():
+    import torch
+
+    from training.backends import resolve_runtime
+
+    was = torch.backends.cuda.cudnn_sdp_enabled()
+    runtime = resolve_runtime(parse_sft_args(["--backend", "transformers"]))
+    assert (runtime.device, runtime.load_in_4bit, runtime.gradient_checkpointing) == ("cpu", False, False)
+    assert torch.backends.cuda.cudnn_sdp_enabled() is was
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    ([], "unsloth"),  # the notebook's offloaded checkpointing
+    (["--offload_checkpoints", "false"], True),
+    (["--gradient_checkpointing", "false"], False),
+    (["--gradient_checkpointing", "false", "--offload_checkpoints", "true"], False),
+])
+def test_unsloth_checkpointing_mode(flags, expected):
+    from training.backends import Runtime, unsloth_checkpointing
+
+    c = parse_sft_args(flags)
+    runtime = Runtime(backend="unsloth", device="cuda", world_size=1, local_rank=0, load_in_4bit=True, bf16=True,
+                      fp16=False, gradient_checkpointing=c.gradient_checkpointing is not False, optim="adamw_8bit",
+                      offload_checkpoints=c.offload_checkpoints is not False)
+    assert unsloth_checkpointing(runtime) == expected
