@@ -114,8 +114,8 @@ def save_results(name: str, results: dict, command: str | None = None) -> Path:
     payload = {"benchmark": name, "date": date, "command": command or current_command(),
                "machine": machine(), **results}
     try:
-        payload["git_commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                               text=True, check=False).stdout.strip() or None
+        payload["git_commit"] = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                                               text=True, check=False).stdout.strip() or None  # -dirty: uncommitted
     except OSError:
         payload["git_commit"] = None
     path = Path(os.environ.get("BENCH_RESULTS_DIR", RESULTS_DIR)) / f"{name}-{date}.json"
