@@ -190,7 +190,7 @@ def worker(args: argparse.Namespace) -> None:
         max_steps=args.warmup_steps + args.steps + (PROFILED_STEPS if args.profile else 0),
         gradient_checkpointing=None if args.gradient_checkpointing == "auto" else args.gradient_checkpointing == "true",
         padding_free=None if args.padding_free == "auto" else args.padding_free == "true", packing=args.packing,
-        offload_checkpoints=None if args.offload_checkpoints == "auto" else args.offload_checkpoints == "true",
+        offload_checkpoints=args.offload_checkpoints == "true",
         cudnn_attention=args.cudnn_attention)
     run = build_run(config)
     record = instrument(run.trainer)
@@ -260,9 +260,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup-steps", type=int, default=5, help="steps run before the clock starts")
     p.add_argument("--gradient-checkpointing", choices=("auto", "true", "false"), default="auto",
                    help="auto: on for CUDA (as in the recipe; Unsloth's variant on that backend), off on CPU")
-    p.add_argument("--offload-checkpoints", choices=("auto", "true", "false"), default="auto",
-                   help="Unsloth with gradient checkpointing: auto = the default; true = activations kept "
-                        "in CPU memory (its 'unsloth' mode); false = on the GPU (standard checkpointing)")
+    p.add_argument("--offload-checkpoints", choices=("true", "false"), default="true",
+                   help="Unsloth with gradient checkpointing: true = activations kept in CPU memory (its 'unsloth' "
+                        "mode, the default); false = on the GPU (standard checkpointing)")
     p.add_argument("--padding-free", choices=("auto", "true", "false"), default="auto",
                    help="auto: the backend's default (Unsloth picks padding-free on H100/H200; transformers pads); "
                         "false: padded batches; true: one flattened row per batch")

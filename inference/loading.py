@@ -157,7 +157,7 @@ def avoid_cudnn_attention() -> None:
     On an H200 with torch 2.11, SDPA picks cuDNN, which builds a plan for every new sequence length:
     ~100 ms the first time a length is seen, 0.5-0.8 ms after (bench/results/sdpa_length_probe-*.json).
     Decoding sees a new KV length at every step, so a first long reply ran at 18 tok/s instead of ~50;
-    training on conversations of mixed lengths ran 1.16x faster without it, and no slower on fixed
+    training on conversations of mixed lengths ran 1.14-1.18x faster without it, and no slower on fixed
     lengths (bench/results/train_throughput-*.json). The flash and memory-efficient kernels have no
     per-length cost.
     """

@@ -175,5 +175,5 @@ def test_unsloth_checkpointing_mode(flags, expected):
     c = parse_sft_args(flags)
     runtime = Runtime(backend="unsloth", device="cuda", world_size=1, local_rank=0, load_in_4bit=True, bf16=True,
                       fp16=False, gradient_checkpointing=c.gradient_checkpointing is not False, optim="adamw_8bit",
-                      offload_checkpoints=c.offload_checkpoints is not False)
+                      offload_checkpoints=c.offload_checkpoints)
     assert unsloth_checkpointing(runtime) == expected

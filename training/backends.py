@@ -84,7 +84,7 @@ def resolve_runtime(config: TrainConfig) -> Runtime:
         load_in_4bit=cuda if config.load_in_4bit is None else config.load_in_4bit,
         bf16=bf16, fp16=cuda and not bf16,
         gradient_checkpointing=cuda if config.gradient_checkpointing is None else config.gradient_checkpointing,
-        optim=optim, offload_checkpoints=backend == "unsloth" and config.offload_checkpoints is not False)
+        optim=optim, offload_checkpoints=backend == "unsloth" and config.offload_checkpoints)
     if cuda and world_size == 1:
         logger.info("one process trains on one GPU (CUDA_VISIBLE_DEVICES=%s); for data-parallel training on "
                     "several: accelerate launch --multi_gpu --num_processes N -m training sft ...",
@@ -154,8 +154,8 @@ def lora_config(config: TrainConfig) -> Any:
 def unsloth_checkpointing(runtime: Runtime) -> bool | str:
     """Unsloth's ``use_gradient_checkpointing``: "unsloth" (saved activations offloaded to CPU memory), True, False.
 
-    H200, batch 8 x 1024 (bench/results/train_throughput-gpu-ckpt-*.json): offloaded 20.8k tok/s at 3.5 GiB,
-    on the GPU 21.2k at 4.6 GiB, none 29.2k at 20.4 GiB.
+    H200, batch 8 x 1024 (bench/results/train_throughput-{cudnn-on,gpu-ckpt,nogc}-*.json): offloaded 3.5 GiB
+    and on the GPU 4.6 GiB at about the same speed (20.8k and 21.2k tok/s); none 20.4 GiB at 29.2k tok/s.
     """
     if not runtime.gradient_checkpointing:
         return False

@@ -82,12 +82,12 @@ class TrainConfig:
     max_steps: int = _f(-1, "optimiser steps to run; -1 = run num_train_epochs")
     gradient_checkpointing: bool | None = _f(
         None, "recompute activations to save memory. Default: on CUDA only")
-    offload_checkpoints: bool | None = _f(
-        None, "Unsloth only, with gradient checkpointing: keep the saved activations in CPU memory (its 'unsloth' "
-        "checkpointing) instead of on the GPU. Default: on (the notebook's setting)")
+    offload_checkpoints: bool = _f(
+        True, "Unsloth only, with gradient checkpointing: keep the saved activations in CPU memory (its 'unsloth' "
+        "checkpointing, the notebook's) instead of on the GPU (H200: 3.5 instead of 4.6 GiB, same speed)")
     cudnn_attention: bool = _f(
         False, "let PyTorch's attention use its cuDNN kernel on CUDA. Off by default: cuDNN builds a plan for every "
-        "new sequence length, and without it an H200 trained 1.16x faster on mixed lengths and no slower on fixed ones")
+        "new sequence length, and without it an H200 trained 1.14-1.18x faster on mixed lengths and no slower on fixed ones")
     bf16: bool | None = _f(None, "bfloat16 mixed precision. Default: on where the GPU supports it; never on CPU")
     seed: int = _f(3407, "random seed (data order, LoRA init, eval split)")
     # -- bookkeeping ----------------------------------------------------------------------------
