@@ -177,3 +177,13 @@ def test_unsloth_checkpointing_mode(flags, expected):
                       fp16=False, gradient_checkpointing=c.gradient_checkpointing is not False, optim="adamw_8bit",
                       offload_checkpoints=c.offload_checkpoints)
     assert unsloth_checkpointing(runtime) == expected
+
+
+def test_resume_flag_alone_means_the_newest_checkpoint(tmp_path):
+    for step in (5, 20, 10):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    c = parse_sft_args(["--output_dir", str(tmp_path), "--resume_from_checkpoint"])
+    assert c.resume_from_checkpoint == "latest"
+    from training.sft import _resume_target
+
+    assert _resume_target(c) == str(tmp_path / "checkpoint-20")

@@ -132,6 +132,8 @@ def build_parser(prog: str = "python -m training sft") -> argparse.ArgumentParse
         kwargs: dict[str, Any] = {"help": f"{f.metadata.get('help', '')} (default: {default})", "dest": f.name}
         if tp is bool:
             kwargs.update(nargs="?", const="true", metavar="true|false")
+        elif "flag_alone" in f.metadata:  # the flag without a value means this
+            kwargs.update(nargs="?", const=f.metadata["flag_alone"])
         elif typing.get_origin(tp) is list:
             kwargs.update(nargs="+", metavar="NAME")
         elif typing.get_origin(tp) is typing.Literal:

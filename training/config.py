@@ -99,7 +99,8 @@ class TrainConfig:
     report_to: str = _f("tensorboard", "tensorboard (logs in output_dir/runs), wandb, or none")
     run_name: str | None = _f(None, "run name shown in W&B (default: the output_dir folder name)")
     resume_from_checkpoint: str | None = _f(
-        None, "continue a run: 'true' (or 'latest') for the newest checkpoint in output_dir, or a checkpoint path")
+        None, "continue a run: the flag alone, 'true' or 'latest' for the newest checkpoint in output_dir, or a "
+        "checkpoint path", flag_alone="latest")
 
     def __post_init__(self) -> None:
         self.validate()
