@@ -185,7 +185,7 @@ def worker(args: argparse.Namespace) -> None:
         model=args.model_dir, dataset=args.data_file, dataset_format="sharegpt", backend=args.worker,
         max_seq_length=args.seq_len, per_device_train_batch_size=args.batch_size,
         gradient_accumulation_steps=args.grad_accum,
-        optim="adamw_8bit", output_dir=tempfile.mkdtemp(prefix="bench-train-"), report_to="none",
+        optim=args.optim, output_dir=tempfile.mkdtemp(prefix="bench-train-"), report_to="none",
         logging_steps=max(1, args.steps), save_steps=10**6, load_in_4bit=not args.tiny, warmup_steps=5,
         max_steps=args.warmup_steps + args.steps + (PROFILED_STEPS if args.profile else 0),
         gradient_checkpointing=None if args.gradient_checkpointing == "auto" else args.gradient_checkpointing == "true",
@@ -220,7 +220,7 @@ def run_worker(backend: str, data_file: Path, args: argparse.Namespace, gpus: in
              "--result-file", str(result_file), "--seq-len", str(args.seq_len), "--batch-size", str(args.batch_size),
              "--grad-accum", str(args.grad_accum), "--steps", str(args.steps), "--warmup-steps", str(args.warmup_steps),
              "--gradient-checkpointing", args.gradient_checkpointing, "--padding-free", args.padding_free,
-             "--offload-checkpoints", args.offload_checkpoints]
+             "--offload-checkpoints", args.offload_checkpoints, "--optim", args.optim]
     flags += ["--tiny"] if args.tiny else []
     flags += ["--packing"] if args.packing else []
     flags += ["--cudnn-attention"] if args.cudnn_attention else []
@@ -260,6 +260,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup-steps", type=int, default=5, help="steps run before the clock starts")
     p.add_argument("--gradient-checkpointing", choices=("auto", "true", "false"), default="auto",
                    help="auto: on for CUDA (as in the recipe; Unsloth's variant on that backend), off on CPU")
+    p.add_argument("--optim", default="adamw_8bit", help="optimiser (the recipe's adamw_8bit, adamw_torch_fused, ...)")
     p.add_argument("--offload-checkpoints", choices=("true", "false"), default="true",
                    help="Unsloth with gradient checkpointing: true = activations kept in CPU memory (its 'unsloth' "
                         "mode, the default); false = on the GPU (standard checkpointing)")
@@ -321,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.multi_gpu > 1:
             runs.append({"mix": mix, **run_worker("transformers", data_file, args, gpus=args.multi_gpu)})
     settings = {k: getattr(args, k) for k in ("seq_len", "batch_size", "grad_accum", "steps", "warmup_steps",
-                                              "gradient_checkpointing", "offload_checkpoints", "padding_free", "packing",
+                                              "optim", "gradient_checkpointing", "offload_checkpoints", "padding_free", "packing",
                                               "cudnn_attention", "profile", "multi_gpu", "tiny")}
     settings["model"] = ("tiny random Llama" if args.tiny
                          else "random-weight Llama-3.2-3B (exact config), QLoRA r=16 on all 7 projections")
