@@ -25,7 +25,6 @@ from evaluation.task import EvalError
 from evaluation.tasks import load_task
 
 
-
 def build_model(work_dir: Path, tiny: bool) -> Path:
     if tiny:
         from tests.tiny_models import build_tiny_llama

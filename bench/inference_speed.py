@@ -38,7 +38,6 @@ BATCH_QUESTIONS = [[{"role": "user", "content": q}] for q in (
     "What does DNA store?", "What is an integral?", "How do vaccines work?", "What is a Python tuple?")]
 
 
-
 def prompt_of(tokenizer, n_tokens: int) -> list[dict]:
     """A user message whose templated prompt is about ``n_tokens`` long."""
     words = ("Explain how low-rank adapters change the attention projections of a transformer, "

@@ -164,10 +164,10 @@ def measure(record: dict, warmup: int, steps: int) -> dict:
         torch.distributed.all_reduce(total)
         tokens = int(total.item())
     times = [b[1] - a[1] for a, b in zip(marks[warmup:], marks[warmup + 1:])]
+    median = sorted(times)[len(times) // 2]
     out = {"measured_steps": steps, "tokens": tokens, "seconds": round(seconds, 3),
-           "step_seconds": {"min": round(min(times), 3), "median": round(sorted(times)[len(times) // 2], 3),
-                            "max": round(max(times), 3), "over_2x_median": sum(t > 2 * sorted(times)[len(times) // 2]
-                                                                             for t in times)},
+           "step_seconds": {"min": round(min(times), 3), "median": round(median, 3), "max": round(max(times), 3),
+                            "over_2x_median": sum(t > 2 * median for t in times)},
            "step_times": [round(t, 3) for t in times],
            "tokens_per_second": round(tokens / seconds, 1), "steps_per_second": round(steps / seconds, 3)}
     if torch.cuda.is_available():
