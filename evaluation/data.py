@@ -13,7 +13,7 @@ from evaluation.task import EvalError
 
 logger = logging.getLogger(__name__)
 
-DATA_DIR_HINT = "pass --data-dir pointing to a folder laid out like shared/data (see docs/evaluation.md)"
+DATA_DIR_HINT = "pass --data-dir pointing to a folder laid out like shared/data (the README's Evaluation section lists the files)"
 
 
 def sha256_file(path: Path) -> str:
