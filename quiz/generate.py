@@ -122,9 +122,12 @@ def generate_quiz(backend: Backend, topic: str, n: int = 10, difficulty: str = "
     different focus. A question is kept when it has a stem, 4 distinct non-empty options, no
     "all/none of the above"-style option, a key, and is new. Missing questions are asked for again,
     at most ``max_extra_rounds`` times, then ``QuizGenerationError`` says what went wrong. The
-    options are shuffled so the key's position is uniform. ``seed=None`` draws a fresh seed, so
-    every call gives a new quiz; the seed used is stored on the quiz. ``on_progress(done, n)`` is
-    called after each round.
+    options are shuffled so the key's position is uniform. ``seed=None`` draws a fresh sampling
+    seed, so every call gives a new quiz, and places the keys from the operating system's secret
+    random source: nothing a quiz-taker can see (the questions, the option order, even the sampling
+    seed stored on the quiz) predicts them. An explicit ``seed`` reproduces the whole quiz, key
+    positions included — for tests and offline use, never for quizzes shown to students.
+    ``on_progress(done, n)`` is called after each round.
     """
     topic = clean_topic(topic)
     difficulty = check_difficulty(difficulty)
@@ -132,6 +135,7 @@ def generate_quiz(backend: Backend, topic: str, n: int = 10, difficulty: str = "
         raise ValueError(f"n must be a whole number from 1 to {MAX_QUESTIONS}, got {n!r}")
     if not isinstance(max_extra_rounds, int) or max_extra_rounds < 0:
         raise ValueError(f"max_extra_rounds must be 0 or more, got {max_extra_rounds!r}")
+    key_rng = random.Random(f"key-positions-{seed}") if seed is not None else secrets.SystemRandom()
     seed = secrets.randbits(32) if seed is None else seed
     rng = random.Random(seed)
     accepted: list[Question] = []
@@ -149,7 +153,7 @@ def generate_quiz(backend: Backend, topic: str, n: int = 10, difficulty: str = "
         if on_progress is not None:
             on_progress(len(accepted), n)
         if len(accepted) == n:
-            positions = balanced_positions(n, N_OPTIONS, rng)
-            questions = [q.with_answer_at(p, rng) for q, p in zip(accepted, positions)]
+            positions = balanced_positions(n, N_OPTIONS, key_rng)
+            questions = [q.with_answer_at(p, key_rng) for q, p in zip(accepted, positions)]
             return Quiz(topic, difficulty, questions, seed=seed, raw_outputs=raw)
     raise _failure(topic, n, len(accepted), 1 + max_extra_rounds, rejected, raw)

@@ -87,14 +87,17 @@ def grade(quiz: Quiz, answers: list[int | None]) -> QuizResult:
 
 def retry_quiz(quiz: Quiz, result: QuizResult, *, seed: int | None = None) -> Quiz:
     """A quiz of the questions answered wrongly or not at all, with their options reshuffled so
-    the retry tests the answer rather than its position."""
+    the retry tests the answer rather than its position.
+
+    Without ``seed`` the new positions come from the operating system's secret random source (as in
+    ``generate_quiz``); an explicit ``seed`` reproduces them, for tests.
+    """
     if result.total != len(quiz.questions):
         raise ValueError(f"the result covers {result.total} questions but the quiz has {len(quiz.questions)}: "
                          f"pass the result of grading this quiz")
     if not result.mistakes:
         raise ValueError("nothing to retry: every question was answered correctly")
-    seed = secrets.randbits(32) if seed is None else seed
-    rng = random.Random(seed)
+    rng: random.Random = secrets.SystemRandom() if seed is None else random.Random(seed)
     wrong = [quiz.questions[i] for i in result.mistakes]
     positions = balanced_positions(len(wrong), min(len(q.options) for q in wrong), rng)
     questions = [q.with_answer_at(p, rng) for q, p in zip(wrong, positions)]

@@ -70,7 +70,9 @@ def balanced_positions(count: int, n_options: int, rng: random.Random) -> list[i
 class Quiz:
     """A quiz on one topic: the questions (all keyed when generated) and how it was made.
 
-    ``seed`` reproduces the option order (and the sampling, where the backend honours seeds);
+    ``seed`` is the sampling seed (the whole quiz, key positions included, only when it was passed
+    in explicitly; a generated quiz's key positions otherwise come from a secret source). It stays
+    on the server: never show it to a quiz-taker.
     ``raw_outputs`` keeps the model's replies for debugging.
     """
 

@@ -186,14 +186,27 @@ def test_the_right_answer_is_spread_evenly_over_the_positions() -> None:
     assert min(positions.values()) / 2000 >= 0.20
 
 
-def test_every_call_gives_a_fresh_quiz_and_a_seed_reproduces_one() -> None:
+def test_every_call_gives_a_fresh_quiz_and_an_explicit_seed_reproduces_one() -> None:
     backend = ScriptedBackend(default=fact(1))
     quizzes = [generate_quiz(backend, "facts", n=1) for _ in range(20)]
     assert len({q.seed for q in quizzes}) == 20
     assert len({tuple(q.questions[0].options) for q in quizzes}) > 1
     assert len({config.seed for _, _, config in backend.calls}) == 20
-    again = [generate_quiz(backend, "facts", n=1, seed=quizzes[0].seed) for _ in range(2)]
-    assert again[0].questions == again[1].questions == quizzes[0].questions
+    again = [generate_quiz(backend, "facts", n=1, seed=1234) for _ in range(2)]
+    assert again[0].questions == again[1].questions
+
+
+def test_the_stored_seed_does_not_give_away_the_key() -> None:
+    """An attacker who learns a quiz's sampling seed and replays it through generate_quiz and
+    retry_quiz must not recover the key positions (they come from a secret source)."""
+    backend = ScriptedBackend(default=Teacher())
+    hits = 0
+    for _ in range(30):
+        quiz = generate_quiz(backend, "facts", n=10)
+        keys = [q.answer for q in quiz.questions]
+        replay = generate_quiz(backend, "facts", n=10, seed=quiz.seed)
+        hits += [q.answer for q in replay.questions] == keys
+    assert hits == 0  # a fixed seed would reproduce all 30 (the old behaviour); chance is ~30 / 4**10
 
 
 def test_difficulty_changes_the_prompt() -> None:

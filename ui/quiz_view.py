@@ -81,9 +81,10 @@ def answer_index(session: QuizSession, i: int, answer: object) -> int | None:
 
 
 def public_quiz(session: QuizSession) -> dict[str, Any]:
-    """The quiz as an API client sees it: questions and options, not the key."""
+    """The quiz as an API client sees it: questions and options — nothing the key can be derived
+    from (no seed, no explanation, no raw model text)."""
     quiz = session.quiz
-    return {"topic": quiz.topic, "difficulty": quiz.difficulty, "seed": quiz.seed, "retry": session.retry,
+    return {"topic": quiz.topic, "difficulty": quiz.difficulty, "retry": session.retry,
             "questions": [{"question": q.question, "options": list(q.options)} for q in quiz.questions]}
 
 
