@@ -12,96 +12,56 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import gradio as gr
 
-from inference import BACKENDS, DEFAULT_BASE_MODEL, BackendError, load_backend
-from inference.loading import QUANTIZATIONS
+from inference import BackendError, load_backend
+from inference.cli import add_backend_arguments, add_options, backend_options, option_table, read_options
+from inference.registry import option
 from ui import build_demo, launch_style
 
-__all__ = ["build_demo", "build_parser", "main", "parse_args", "serve"]
+__all__ = ["AppOptions", "build_demo", "build_parser", "main", "parse_args", "serve"]
 
 logger = logging.getLogger("app")
 
 # Waiting requests beyond this are turned away with "queue full" instead of waiting for minutes.
 QUEUE_SIZE = 64
-# Cheap events (grading, showing a quiz) may run side by side; the GPU-bound ones set their own limit
-# of 1 because the backend generates one reply at a time anyway.
+# Cheap events (grading, showing a quiz) may run side by side; the model-bound ones set their own limit
+# from the backend (one at a time in-process, --concurrency against a server).
 DEFAULT_CONCURRENCY = 8
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
-def _env(name: str) -> str | None:
-    value = os.environ.get(f"TUTOR_{name}")
-    return value if value not in (None, "") else None
+@dataclass
+class AppOptions:
+    """How the web server runs (the model's options come from the backend registry)."""
+
+    host: str | None = option(None, "address to listen on (default 127.0.0.1; 0.0.0.0 to accept other machines)")
+    port: int | None = option(None, "port to listen on (default 7860 or the next free one)", low=1, high=65535)
+    share: bool = option(False, "also open a temporary public gradio.live link")
+    queue_size: int = option(QUEUE_SIZE, "most requests that may wait in the queue", low=1, high=100_000)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python app.py", description="Run the Llama Tutor web app (chat + quiz).",
         epilog="Every flag can also be set as an environment variable TUTOR_<NAME>, e.g. TUTOR_ADAPTER.")
-    p.add_argument("--base-model", default=_env("BASE_MODEL") or DEFAULT_BASE_MODEL,
-                   help="hub id or local directory of the base model (default: %(default)s)")
-    p.add_argument("--adapter", default=_env("ADAPTER"),
-                   help="LoRA adapter: hub id or local directory (training's output_dir); none = base model")
-    p.add_argument("--backend", default=_env("BACKEND") or BACKENDS[0], help=f"one of {', '.join(BACKENDS)}")
-    p.add_argument("--quantization", default=_env("QUANTIZATION") or "auto",
-                   help="auto (16-bit on a GPU where it fits, else NF4), 4bit or none")
-    p.add_argument("--device", default=_env("DEVICE") or "auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--max-context", default=_env("MAX_CONTEXT"),
-                   help="context window in tokens; the oldest turns are dropped beyond it (default 4096)")
-    p.add_argument("--host", default=_env("HOST"),
-                   help="address to listen on (default 127.0.0.1; 0.0.0.0 to accept other machines)")
-    p.add_argument("--port", default=_env("PORT"), help="port to listen on (default 7860 or the next free one)")
-    p.add_argument("--static-cache", action="store_true", default=None,
-                   help="CUDA only: compiled decode step, ~4x faster replies after a ~25 s compile at start-up")
-    p.add_argument("--share", action="store_true", default=None,
-                   help="also open a temporary public gradio.live link")
-    p.add_argument("--queue-size", default=_env("QUEUE_SIZE") or str(QUEUE_SIZE),
-                   help="most requests that may wait in the queue (default %(default)s)")
+    add_options(p.add_argument_group("server"), option_table([("app", AppOptions)]))
+    add_backend_arguments(p)
     return p
 
 
-def _as_int(p: argparse.ArgumentParser, value: str | None, flag: str, low: int, high: int) -> int | None:
-    if value is None:
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        number = low - 1
-    if not low <= number <= high:
-        p.error(f"{flag} (or TUTOR_{flag[2:].upper().replace('-', '_')}) must be a whole number "
-                f"from {low} to {high}, got {value!r}")
-    return number
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Flags over TUTOR_* environment variables over defaults; a bad value exits naming flag and variable."""
+    """Flags over TUTOR_* environment variables over defaults; a bad value exits naming flag and variable.
+
+    The result has ``app`` (AppOptions), ``backend`` (a registry name or auto) and ``backend_options``.
+    """
     p = build_parser()
     args = p.parse_args(argv)
-    for flag, value, choices in (("--backend", args.backend, BACKENDS),
-                                 ("--quantization", args.quantization, QUANTIZATIONS)):
-        if value not in choices:
-            p.error(f"{flag} (or TUTOR_{flag[2:].upper()}) must be one of {', '.join(choices)}, got {value!r}")
-    args.max_context = _as_int(p, args.max_context, "--max-context", 64, 1_048_576)
-    args.port = _as_int(p, args.port, "--port", 1, 65535)
-    args.queue_size = _as_int(p, args.queue_size, "--queue-size", 1, 100_000)
-    args.share = _switch(p, args.share, "SHARE")
-    args.static_cache = _switch(p, args.static_cache, "STATIC_CACHE")
-    return args
-
-
-def _switch(p: argparse.ArgumentParser, flag: bool | None, name: str) -> bool:
-    """An on/off flag: given on the command line, else from TUTOR_<name>, else off."""
-    if flag is not None:
-        return flag
-    value = (_env(name) or "").strip().lower()
-    if value not in _TRUE + _FALSE:
-        p.error(f"TUTOR_{name} must be 1/true/yes or 0/false/no, got {value!r}")
-    return value in _TRUE
+    kind, options = backend_options(p, args)
+    return argparse.Namespace(app=read_options(p, args, AppOptions), backend=kind, backend_options=options)
 
 
 def serve(demo: gr.Blocks, *, host: str | None = None, port: int | None = None, share: bool = False,
@@ -127,16 +87,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse flags, load the model, serve the app until interrupted. Returns the exit code."""
     args = parse_args(argv)
     _configure_logging()
-    print(f"Loading {args.base_model}{f' + {args.adapter}' if args.adapter else ''} …", file=sys.stderr)
+    print(f"Loading the model ({args.backend} backend) …", file=sys.stderr)
     try:
-        backend = load_backend(args.backend, base_model=args.base_model, adapter=args.adapter,
-                               quantization=args.quantization, device=args.device,
-                               max_context_tokens=args.max_context, static_cache=args.static_cache)
+        backend = load_backend(args.backend, **args.backend_options)
     except BackendError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    logger.info("model ready: %s", getattr(backend, "description", backend.name))
-    serve(build_demo(backend), host=args.host, port=args.port, share=args.share, queue_size=args.queue_size)
+    logger.info("model ready: %s", backend.description)
+    try:
+        serve(build_demo(backend), host=args.app.host, port=args.app.port, share=args.app.share,
+              queue_size=args.app.queue_size)
+    finally:
+        backend.close()
     return 0
 
 

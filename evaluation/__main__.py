@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -25,14 +24,10 @@ from evaluation.tasks import DEFAULT_TASKS, TASKS, parse_task_list
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from inference import DEFAULT_BASE_MODEL
-    from inference.loading import QUANTIZATIONS
+    from inference.cli import add_backend_arguments
 
     p = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=os.environ.get("TUTOR_BASE_MODEL", DEFAULT_BASE_MODEL),
-                   help="base model: hub id or local directory (default: %(default)s)")
-    p.add_argument("--adapter", default=None, help="LoRA adapter directory or hub id (none = the base model)")
     p.add_argument("--tasks", default=DEFAULT_TASKS,
                    help=f"comma-separated: {', '.join(TASKS)}, csv:<file.csv> (default: %(default)s)")
     p.add_argument("--data-dir", type=Path, default=None,
@@ -46,9 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass / replies per batch")
     p.add_argument("--num-fewshot", type=int, default=None, help="mmlu examples from dev (default: 5, as lm-eval)")
     p.add_argument("--seed", type=int, default=1234, help="choice shuffling in generate mode (default: %(default)s)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--quantization", default="auto", choices=QUANTIZATIONS,
-                   help="auto: 16-bit on a GPU where it fits (what published numbers use), else NF4")
     p.add_argument("--max-new-tokens", type=int, default=32, help="generate mode: reply length limit")
     p.add_argument("--system-prompt", choices=("none", "tutor"), default="none",
                    help="generate mode: no system prompt, or the teaching-assistant one the app uses")
@@ -56,16 +48,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE.json", "AFTER.json"),
                    help="print a before/after table of two results files and save a bar chart")
     p.add_argument("--plot", type=Path, default=Path("comparison.png"), help="chart for --compare (default: %(default)s)")
+    # --model is this command's name for the base model (kept from before the backend registry).
+    add_backend_arguments(p, aliases={"base_model": ["--model"]})
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> EvalConfig:
+    from inference import DEFAULT_BASE_MODEL
+    from inference.cli import backend_options
     from inference.prompts import SYSTEM_PROMPT
 
-    return EvalConfig(model=args.model, adapter=args.adapter, tasks=parse_task_list(args.tasks),
+    kind, options = backend_options(build_parser(), args)
+    return EvalConfig(model=options.get("base_model") or options.get("model_name") or DEFAULT_BASE_MODEL,
+                      adapter=options.get("adapter"), tasks=parse_task_list(args.tasks),
                       data_dir=args.data_dir, limit=args.limit, mode=args.mode, output=args.output,
                       batch_size=args.batch_size, num_fewshot=args.num_fewshot, seed=args.seed,
-                      device=args.device, quantization=args.quantization, max_new_tokens=args.max_new_tokens,
+                      device=options.get("device", "auto"), quantization=options.get("quantization", "auto"),
+                      max_new_tokens=args.max_new_tokens, backend=kind, backend_options=options,
                       system_prompt=SYSTEM_PROMPT if args.system_prompt == "tutor" else None,
                       progress=not args.no_progress)
 

@@ -35,10 +35,17 @@ class EvalConfig:
     max_new_tokens: int = generate.DEFAULT_MAX_NEW_TOKENS
     system_prompt: str | None = None
     progress: bool = True
+    # generate mode: the backend (a registry name or auto) and its options; loglik always uses
+    # transformers with model/adapter/quantization/device above.
+    backend: str = "auto"
+    backend_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise EvalError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode == "loglik" and self.backend not in ("auto", "transformers"):
+            raise EvalError(f"--mode loglik scores log-likelihoods, which only the transformers backend can do; "
+                            f"use --mode generate with --backend {self.backend}, or --backend transformers")
         if self.limit is not None and self.limit < 1:
             raise EvalError(f"--limit must be a positive number of questions, got {self.limit}")
         if self.batch_size < 1:
@@ -66,9 +73,10 @@ def load_model_for(config: EvalConfig) -> tuple[Any, dict]:
                         "max_length": loglik.model_max_length(loaded.model, loaded.tokenizer)}
     from inference import load_backend
 
-    backend = load_backend(base_model=config.model, adapter=config.adapter, quantization=config.quantization,
-                           device=config.device)
-    return backend, {"backend": getattr(backend, "description", backend.name)}
+    options = config.backend_options or {"base_model": config.model, "adapter": config.adapter,
+                                         "quantization": config.quantization, "device": config.device}
+    backend = load_backend(config.backend, **options)
+    return backend, {"backend": backend.description}
 
 
 def score_task(task: TaskData, handle: Any, config: EvalConfig) -> list[dict]:
@@ -98,7 +106,7 @@ def run(config: EvalConfig, backend: Any | None = None) -> RunOutput:
     """Evaluate ``config.tasks``; ``backend`` (generate mode) replaces loading one, e.g. in tests."""
     tasks = [load_task(name, config.data_dir, config.limit, config.num_fewshot) for name in config.tasks]
     if backend is not None:
-        handle, settings = backend, {"backend": getattr(backend, "name", type(backend).__name__)}
+        handle, settings = backend, {"backend": backend.name}
     else:
         handle, settings = load_model_for(config)
     out = RunOutput(results=_header(config, handle, settings))

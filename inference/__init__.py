@@ -4,26 +4,47 @@
     backend = load_backend(base_model="unsloth/Llama-3.2-3B-Instruct", adapter="outputs/finetome")
     for delta in backend.stream_chat([{"role": "user", "content": "What is LoRA?"}]):
         print(delta, end="")
+
+Backends come from ``inference.registry``: ``transformers`` (in-process, GPU fast path), ``llamacpp``
+(GGUF, the CPU default) and ``openai`` (any OpenAI-compatible server: vLLM, SGLang, llama-server).
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from inference.backend import Backend, BackendError, GenerationConfig
+from inference.loading import DEFAULT_BASE_MODEL
 from inference.prompts import SYSTEM_PROMPT, with_system_prompt
 
-BACKENDS = ("transformers",)
-DEFAULT_BASE_MODEL = "unsloth/Llama-3.2-3B-Instruct"
-
 __all__ = ["Backend", "BackendError", "GenerationConfig", "SYSTEM_PROMPT", "load_backend",
-           "with_system_prompt", "BACKENDS", "DEFAULT_BASE_MODEL"]
+           "with_system_prompt", "DEFAULT_BASE_MODEL"]
+
+logger = logging.getLogger(__name__)
 
 
-def load_backend(kind: str = "transformers", base_model: str = DEFAULT_BASE_MODEL,
-                 adapter: str | None = None, quantization: str = "auto", device: str = "auto",
-                 **options) -> Backend:
-    """Load a model behind the ``Backend`` protocol. Raises ``BackendError`` with a one-line fix."""
-    if kind == "transformers":
-        from inference.transformers_backend import load_transformers_backend
+def load_backend(kind: str = "auto", **options: Any) -> Backend:
+    """Load a backend by name with its options (the fields of its options dataclass).
 
-        return load_transformers_backend(base_model, adapter, quantization, device, **options)
-    raise BackendError(f"unknown backend {kind!r}; choose one of: {', '.join(BACKENDS)}")
+    ``auto`` picks from the options given and the hardware (``inference.registry.resolve_auto``).
+    Options set to None take the backend's default. Raises ``BackendError`` with a one-line fix.
+    """
+    from inference import registry
+
+    given = {k: v for k, v in options.items() if v is not None}
+    if kind == registry.AUTO:
+        kind, why = registry.resolve_auto(given)
+        logger.info("backend auto -> %s (%s)", kind, why)
+    spec = registry.spec(kind)
+    accepted = registry.option_fields(spec.options)
+    foreign = sorted(set(given) - set(accepted))
+    if foreign:
+        flags = ", ".join("--" + name.replace("_", "-") for name in foreign)
+        raise BackendError(f"{flags} do{'es' if len(foreign) == 1 else ''} not apply to the {kind} backend; "
+                           f"its options are: {', '.join(accepted)}")
+    try:
+        settings = spec.options(**given)
+    except ValueError as exc:
+        raise BackendError(str(exc)) from None
+    return spec.load(settings)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from typing import TextIO
 
-from inference import BACKENDS, DEFAULT_BASE_MODEL, Backend, BackendError, GenerationConfig, load_backend
-from inference.loading import QUANTIZATIONS
+from inference import Backend, BackendError, GenerationConfig, load_backend
+from inference.cli import add_backend_arguments, backend_options
 from inference.prompts import SYSTEM_PROMPT, with_system_prompt
 
 HELP = "Type a question. /reset starts a new conversation, /exit (or Ctrl-D) quits."
@@ -25,25 +24,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m inference", description="Chat with Llama Tutor in the console.",
                                 epilog=HELP)
     p.add_argument("prompt", nargs="?", help="ask one question, print the answer and exit")
-    p.add_argument("--base-model", default=os.environ.get("TUTOR_BASE_MODEL", DEFAULT_BASE_MODEL),
-                   help="hub id or local directory of the base model (default: %(default)s)")
-    p.add_argument("--adapter", default=os.environ.get("TUTOR_ADAPTER") or None,
-                   help="LoRA adapter: hub id or local directory (the output_dir of a training run)")
-    p.add_argument("--backend", default="transformers", choices=BACKENDS)
-    p.add_argument("--quantization", default="auto", choices=QUANTIZATIONS,
-                   help="auto: 16-bit with merged adapter on a GPU where it fits, else NF4; full precision on CPU")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--temperature", type=float, default=0.7, help="0 = greedy (deterministic)")
     p.add_argument("--top-p", type=float, default=0.9)
     p.add_argument("--max-new-tokens", type=int, default=512)
-    p.add_argument("--max-context", type=int, default=None,
-                   help="context window in tokens; the oldest turns are dropped beyond it (default 4096)")
-    p.add_argument("--static-cache", action="store_true",
-                   help="CUDA only: fixed-size KV cache with a compiled decode step, ~4x faster decoding "
-                        "after a ~25 s compile at start-up (and once per new batch size)")
     p.add_argument("--seed", type=int, default=None, help="seed for reproducible sampling")
     p.add_argument("--system", default=SYSTEM_PROMPT, help="system prompt ('' for none)")
+    add_backend_arguments(p)
     return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The flags, with ``backend`` resolved and the backend's options in ``backend_options``."""
+    p = build_parser()
+    args = p.parse_args(argv)
+    args.backend, args.backend_options = backend_options(p, args)
+    return args
 
 
 def stream_reply(backend: Backend, messages: list[dict], config: GenerationConfig, out: TextIO) -> str:
@@ -95,15 +90,16 @@ def main(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys.
                                   top_p=args.top_p, seed=args.seed)
     except ValueError as exc:
         raise BackendError(str(exc)) from None
-    print(f"Loading {args.base_model}{f' + {args.adapter}' if args.adapter else ''} …", file=sys.stderr)
-    backend = load_backend(args.backend, base_model=args.base_model, adapter=args.adapter,
-                           quantization=args.quantization, device=args.device,
-                           max_context_tokens=args.max_context, static_cache=args.static_cache)
-    if args.prompt:
-        stream_reply(backend, with_system_prompt([{"role": "user", "content": args.prompt}], args.system),
-                     config, out)
-    else:
-        repl(backend, config, args.system, stdin, out)
+    print(f"Loading the model ({args.backend} backend) …", file=sys.stderr)
+    backend = load_backend(args.backend, **args.backend_options)
+    try:
+        if args.prompt:
+            stream_reply(backend, with_system_prompt([{"role": "user", "content": args.prompt}], args.system),
+                         config, out)
+        else:
+            repl(backend, config, args.system, stdin, out)
+    finally:
+        backend.close()
     return 0
 
 
@@ -119,7 +115,7 @@ def _quiet_libraries() -> None:
 
 
 if __name__ == "__main__":
-    _args = build_parser().parse_args()
+    _args = parse_args()
     _quiet_libraries()
     try:
         sys.exit(main(_args))

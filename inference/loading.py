@@ -13,6 +13,7 @@ from inference.backend import BackendError
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_BASE_MODEL = "unsloth/Llama-3.2-3B-Instruct"
 QUANTIZATIONS = ("auto", "4bit", "none")
 # Llama 3 pads with this reserved token (Unsloth and Meta do the same); eos would end training examples.
 LLAMA3_PAD = "<|finetune_right_pad_id|>"

@@ -8,16 +8,42 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from inference.backend import BackendError, GenerationConfig
 from inference.context import fit_messages, normalize_messages
-from inference.loading import LoadedModel, avoid_cudnn_attention, load_model, stop_token_ids
+from inference.encode import PromptEncoder
+from inference.loading import (DEFAULT_BASE_MODEL, QUANTIZATIONS, LoadedModel, avoid_cudnn_attention, load_model,
+                               stop_token_ids)
+from inference.registry import BackendSpec, Capabilities, option
 from inference.worker import GenerationWorker
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONTEXT = 4096
+CAPABILITIES = Capabilities(streams=True, batches=True, concurrent=False, json_schema=False, loglik=True)
+
+
+@dataclass
+class TransformersOptions:
+    """How the transformers backend loads and runs a model."""
+
+    base_model: str = option(DEFAULT_BASE_MODEL, "hub id or local directory of the base model")
+    adapter: str | None = option(None, "LoRA adapter: hub id or local directory (training's output_dir); "
+                                       "none = the base model")
+    quantization: str = option("auto", "auto: 16-bit with the adapter merged on a GPU where it fits, else NF4; "
+                                       "full precision on CPU", choices=QUANTIZATIONS)
+    device: str = option("auto", "auto, cpu, cuda or cuda:N")
+    max_context_tokens: int | None = option(
+        None, "context window in tokens; the oldest turns are dropped beyond it (default 4096)",
+        flag="--max-context", low=64, high=1_048_576)
+    static_cache: bool = option(False, "CUDA only: fixed-size KV cache with a compiled decode step, ~4x faster "
+                                       "decoding after a ~25 s compile at start-up (and once per new batch size)")
+    merge_adapter: bool | None = option(None, "merge the adapter into the weights (default: yes unless 4-bit)",
+                                        flag="")
+    warmup: bool = option(True, "generate once at start-up so the first user does not pay one-off costs",
+                          flag="")
 
 
 class TransformersBackend:
@@ -29,12 +55,17 @@ class TransformersBackend:
                  static_cache: bool = False, max_batch_size: int = 16, warmup: bool = True) -> None:
         self.model, self.tokenizer = loaded.model, loaded.tokenizer
         self.loaded = loaded
+        self.capabilities = CAPABILITIES
         limit = getattr(self.model.config, "max_position_embeddings", None) or DEFAULT_MAX_CONTEXT
         self.max_context_tokens = min(max_context_tokens or DEFAULT_MAX_CONTEXT, limit)
         self.static_cache = static_cache
         self.max_batch_size = max_batch_size
         self.stop_ids = stop_token_ids(self.tokenizer, self.model)
         self.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
+        self.encoder = PromptEncoder(
+            self._render, lambda text: self.tokenizer(text, add_special_tokens=False).input_ids,
+            lambda text: self.tokenizer(text, add_special_tokens=False, split_special_tokens=True).input_ids,
+            [t.content for t in self.tokenizer.added_tokens_decoder.values()])
         if str(self.model.device).startswith("cuda"):
             avoid_cudnn_attention()
         self._worker = GenerationWorker(f"generation-{id(self):x}")
@@ -75,15 +106,22 @@ class TransformersBackend:
         new = min(max_new_tokens, self.max_context_tokens * 3 // 4)
         return self.max_context_tokens - new, new
 
+    def fit(self, messages: list[dict], max_new_tokens: int) -> list[dict]:
+        """The conversation as plain-text messages, cut to leave room for the reply in the window."""
+        budget, _ = self.prompt_budget(max_new_tokens)
+        return fit_messages(normalize_messages(messages), budget, self._count, self._truncate)
+
     def render_prompt(self, messages: list[dict], max_new_tokens: int) -> str:
         """The templated prompt after normalising content and fitting the context window."""
-        budget, _ = self.prompt_budget(max_new_tokens)
-        messages = fit_messages(normalize_messages(messages), budget, self._count, self._truncate)
-        return self._render(messages)
+        return self._render(self.fit(messages, max_new_tokens))
+
+    def prompt_ids(self, messages: list[dict], max_new_tokens: int) -> list[int]:
+        """The prompt's token ids; message text is plain text (typed special tokens stay text)."""
+        return self.encoder.encode(self.fit(messages, max_new_tokens))
 
     def _encode(self, conversations: list[list[dict]], config: GenerationConfig) -> Any:
-        texts = [self.render_prompt(m, config.max_new_tokens) for m in conversations]
-        batch = self.tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
+        ids = [self.prompt_ids(m, config.max_new_tokens) for m in conversations]
+        batch = self.tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
         return batch.to(self.model.device)
 
     # -- generation ------------------------------------------------------------------------------
@@ -168,10 +206,12 @@ class _Cancelled:
         return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
-def load_transformers_backend(base_model: str, adapter: str | None = None, quantization: str = "auto",
-                              device: str = "auto", merge_adapter: bool | None = None,
-                              max_context_tokens: int | None = None, static_cache: bool = False,
-                              warmup: bool = True) -> TransformersBackend:
-    loaded = load_model(base_model, adapter, quantization, device, merge_adapter)
-    return TransformersBackend(loaded, max_context_tokens=max_context_tokens,
-                               static_cache=static_cache, warmup=warmup)
+def load_transformers_backend(options: TransformersOptions) -> TransformersBackend:
+    loaded = load_model(options.base_model, options.adapter, options.quantization, options.device,
+                        options.merge_adapter)
+    return TransformersBackend(loaded, max_context_tokens=options.max_context_tokens,
+                               static_cache=options.static_cache, warmup=options.warmup)
+
+
+SPEC = BackendSpec("transformers", "base model + LoRA adapter in this process (GPU fast path)",
+                   TransformersOptions, load_transformers_backend, CAPABILITIES)

@@ -28,33 +28,34 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_defaults():
     args = app.parse_args([])
-    assert (args.base_model, args.adapter, args.backend, args.quantization) == (
-        DEFAULT_BASE_MODEL, None, "transformers", "auto")
-    assert (args.host, args.port, args.share, args.queue_size) == (None, None, False, app.QUEUE_SIZE)
-    assert args.static_cache is False
+    assert (args.backend, args.backend_options) == ("auto", {})
+    assert args.app == app.AppOptions(host=None, port=None, share=False, queue_size=app.QUEUE_SIZE)
 
 
 def test_environment_variables_set_every_flag_and_flags_win(monkeypatch: pytest.MonkeyPatch):
     env = {"BASE_MODEL": "/models/base", "ADAPTER": "me/tutor-lora", "QUANTIZATION": "4bit", "DEVICE": "cpu",
            "MAX_CONTEXT": "2048", "HOST": "0.0.0.0", "PORT": "8123", "SHARE": "true", "QUEUE_SIZE": "5",
-           "STATIC_CACHE": "1"}
+           "STATIC_CACHE": "1", "BACKEND": "transformers"}
     for name, value in env.items():
         monkeypatch.setenv(f"TUTOR_{name}", value)
     args = app.parse_args([])
-    assert (args.base_model, args.adapter, args.quantization, args.device) == (
-        "/models/base", "me/tutor-lora", "4bit", "cpu")
-    assert (args.max_context, args.host, args.port) == (2048, "0.0.0.0", 8123)
-    assert (args.share, args.queue_size) == (True, 5)
-    assert args.static_cache is True
-    args = app.parse_args(["--adapter", "outputs/finetome", "--port", "9000", "--quantization", "none"])
-    assert (args.adapter, args.port, args.quantization) == ("outputs/finetome", 9000, "none")
+    assert args.backend == "transformers"
+    assert args.backend_options == {"base_model": "/models/base", "adapter": "me/tutor-lora", "quantization": "4bit",
+                                    "device": "cpu", "max_context_tokens": 2048, "static_cache": True}
+    assert args.app == app.AppOptions(host="0.0.0.0", port=8123, share=True, queue_size=5)
+    args = app.parse_args(["--adapter", "outputs/finetome", "--port", "9000", "--quantization", "none",
+                           "--no-static-cache"])
+    assert (args.backend_options["adapter"], args.app.port) == ("outputs/finetome", 9000)
+    assert (args.backend_options["quantization"], args.backend_options["static_cache"]) == ("none", False)
 
 
 @pytest.mark.parametrize(("name", "value", "message"), [
-    ("QUANTIZATION", "8bit", "--quantization (or TUTOR_QUANTIZATION) must be one of auto, 4bit, none, got '8bit'"),
-    ("BACKEND", "vllm", "--backend (or TUTOR_BACKEND) must be one of transformers, got 'vllm'"),
-    ("PORT", "http", "--port (or TUTOR_PORT) must be a whole number from 1 to 65535, got 'http'"),
-    ("SHARE", "maybe", "TUTOR_SHARE must be 1/true/yes or 0/false/no, got 'maybe'"),
+    ("QUANTIZATION", "8bit",
+     "--quantization (or TUTOR_QUANTIZATION) must be one of auto, 4bit, none, got '8bit' from TUTOR_QUANTIZATION"),
+    ("BACKEND", "vllm", "--backend (or TUTOR_BACKEND) must be one of auto, transformers"),
+    ("PORT", "http", "--port (or TUTOR_PORT) must be a whole number from 1 to 65535, got 'http' from TUTOR_PORT"),
+    ("MAX_CONTEXT", "nan", "--max-context (or TUTOR_MAX_CONTEXT) must be a whole number from 64 to 1048576"),
+    ("SHARE", "maybe", "--share (or TUTOR_SHARE) must be 1/true/yes or 0/false/no, got 'maybe' from TUTOR_SHARE"),
 ])
 def test_bad_settings_name_the_flag_and_variable(monkeypatch, capsys, name, value, message):
     monkeypatch.setenv(f"TUTOR_{name}", value)
@@ -62,6 +63,12 @@ def test_bad_settings_name_the_flag_and_variable(monkeypatch, capsys, name, valu
         app.parse_args([])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_flag_of_another_backend_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        app.parse_args(["--backend", "transformers", "--queue-size", "3", "--port", "70000"])
+    assert "--port (or TUTOR_PORT) must be a whole number from 1 to 65535, got '70000'" in capsys.readouterr().err
 
 
 def _error_lines(err: str) -> list[str]:

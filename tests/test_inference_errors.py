@@ -75,12 +75,21 @@ def test_cuda_out_of_memory_suggests_4bit(tiny_model_dir, monkeypatch):
 def test_bad_options(tiny_model_dir):
     with pytest.raises(BackendError, match=r"--quantization must be one of auto, 4bit, none, got '8bit'"):
         load(tiny_model_dir, quantization="8bit")
-    with pytest.raises(BackendError, match=r"unknown backend 'vllm'; choose one of: transformers"):
+    with pytest.raises(BackendError, match=r"unknown backend 'vllm'; choose one of: auto, transformers"):
         load_backend("vllm", base_model=str(tiny_model_dir))
-    with pytest.raises(ValueError, match=r"temperature must be 0 \(greedy\) or positive, got -1"):
+    with pytest.raises(BackendError, match=r"--gguf does not apply to the transformers backend; its options are: "
+                                           r"base_model, adapter, quantization"):
+        load_backend("transformers", base_model=str(tiny_model_dir), gguf="model.gguf")
+    with pytest.raises(ValueError, match=r"temperature must be 0 \(greedy\) or a positive number, got -1"):
         GenerationConfig(temperature=-1)
-    with pytest.raises(ValueError, match=r"max_new_tokens must be at least 1, got 0"):
+    with pytest.raises(ValueError, match=r"temperature must be 0 \(greedy\) or a positive number, got nan"):
+        GenerationConfig(temperature=float("nan"))
+    with pytest.raises(ValueError, match=r"temperature must be 0 \(greedy\) or a positive number, got '0.5'"):
+        GenerationConfig(temperature="0.5")
+    with pytest.raises(ValueError, match=r"max_new_tokens must be a whole number of at least 1, got 0"):
         GenerationConfig(max_new_tokens=0)
+    with pytest.raises(ValueError, match=r"max_new_tokens must be a whole number of at least 1, got 2.5"):
+        GenerationConfig(max_new_tokens=2.5)
 
 
 def test_error_messages_are_one_line(tiny_model_dir, tmp_path):
