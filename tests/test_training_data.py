@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import random
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -199,3 +201,66 @@ def test_explicit_format_with_no_usable_rows(tmp_path):
     path = write_json(tmp_path / "x.json", [{"instruction": "a", "output": "b"}])
     with pytest.raises(TrainingError, match=r"no usable rows .* as format sharegpt"):
         to_conversations(json.loads(path.read_text()), "sharegpt", str(path), Counter())
+
+
+def garbage(path: Path, size: int = 4096) -> Path:
+    """A file of random bytes (seeded) under a data file's name."""
+    path.write_bytes(random.Random(0).randbytes(size))
+    return path
+
+
+def quoted(path: Path) -> str:
+    """The path as the error message shows it (repr), escaped for ``match=``."""
+    return re.escape(repr(str(path)))
+
+
+def one_line_error(dataset: Path, match: str, **overrides) -> TrainingError:
+    with pytest.raises(TrainingError, match=match) as info:
+        prepare_data(config(dataset, **overrides))
+    assert "\n" not in str(info.value)
+    return info.value
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("data.json", "a JSON list of rows or JSON Lines"),
+    ("data.jsonl", "a JSON list of rows or JSON Lines"),
+    ("data.csv", "comma-separated text with a header row"),
+])
+def test_random_bytes_name_the_file_and_the_expected_format(tmp_path, name, expected):
+    path = garbage(tmp_path / name)
+    one_line_error(path, rf"dataset {quoted(path)} is not UTF-8 text: expected {expected}")
+
+
+def test_corrupt_parquet_names_the_file(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    whole = tmp_path / "whole.parquet"
+    pq.write_table(pa.table({"instruction": ["Add 2 and 3."] * 50, "output": ["5"] * 50}), whole)
+    assert len(prepare_data(config(whole)).train) == 50
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # a download or copy that stopped halfway
+    one_line_error(cut, rf"dataset {quoted(cut)} is not a readable Parquet file \(.*\): expected a Parquet")
+    one_line_error(garbage(tmp_path / "noise.parquet"), r"is not a readable Parquet file \(.*magic bytes")
+
+
+def test_json_nested_100k_deep_is_one_line(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    one_line_error(path, rf"dataset {quoted(path)} nests JSON deeper than Python can read: expected a JSON list")
+
+
+def test_a_json_line_nested_too_deep_is_skipped_and_counted(tmp_path):
+    good = {"instruction": "Add 2 and 3.", "output": "5"}
+    path = tmp_path / "deep.jsonl"
+    path.write_text(json.dumps(good) + "\n" + "[" * 100_000 + "]" * 100_000 + "\n")
+    data = prepare_data(config(path))
+    assert len(data.train) == 1 and data.skipped == Counter({"JSON line nested too deeply": 1})
+
+
+def test_answers_file_of_random_bytes_is_one_line(tmp_path):
+    questions = tmp_path / "q.csv"
+    questions.write_text("question,A,B,C,D\nWhat is 2+2?,3,4,5,6\n")
+    answers = garbage(tmp_path / "answers.csv")
+    one_line_error(questions, rf"--answers_file {quoted(answers)} is not a readable CSV file \(it is not UTF-8",
+                   answers_file=str(answers))

@@ -97,9 +97,14 @@ def load_recipe(path: str) -> dict[str, Any]:
     if not recipe.is_file():
         raise TrainingError(f"recipe {path!r} not found: pass an existing YAML file to --config (see recipes/)")
     try:
-        data = yaml.safe_load(recipe.read_text()) or {}
+        data = yaml.safe_load(recipe.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise TrainingError(f"recipe {path!r} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    except UnicodeDecodeError:
+        raise TrainingError(f"recipe {path!r} is not UTF-8 text: pass a YAML file of setting: value lines") from None
+    except RecursionError:
+        raise TrainingError(f"recipe {path!r} nests deeper than Python can read: a recipe is a flat mapping of "
+                            "setting: value") from None
     if not isinstance(data, dict):
         raise TrainingError(f"recipe {path!r} must be a mapping of setting: value")
     names = {f.name for f in dataclasses.fields(TrainConfig)}

@@ -41,13 +41,42 @@ def looks_local(name: str) -> bool:
     return path.exists() or path.suffix.lower() in LOCAL_SUFFIXES or name.startswith((".", "/", "~"))
 
 
+JSON_EXPECTED = "a JSON list of rows or JSON Lines (one object per line)"
+
+
+def _not_utf8(path: Path, expected: str) -> TrainingError:
+    return TrainingError(f"dataset {str(path)!r} is not UTF-8 text: expected {expected}, saved as UTF-8")
+
+
+def _unreadable(path: Path, exc: OSError) -> TrainingError:
+    return TrainingError(f"dataset {str(path)!r} cannot be read ({exc.strerror or exc}): check the path and its "
+                         "permissions")
+
+
+def _read_text(path: Path, expected: str) -> str:
+    """The file as UTF-8 text, or one line saying it is not text in the expected format."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise _not_utf8(path, expected) from None
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+
+
+def _too_deep(path: Path) -> TrainingError:
+    return TrainingError(f"dataset {str(path)!r} nests JSON deeper than Python can read: expected {JSON_EXPECTED} "
+                         "whose rows are conversations a few levels deep")
+
+
 def _read_json(path: Path, skipped: Counter) -> list[Any]:
-    text = path.read_text(encoding="utf-8-sig")
+    text = _read_text(path, JSON_EXPECTED)
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError:
             data = None  # maybe JSON Lines under a .json name
+        except RecursionError:
+            raise _too_deep(path) from None
         if isinstance(data, list):
             return data
         if isinstance(data, dict):
@@ -60,9 +89,38 @@ def _read_json(path: Path, skipped: Counter) -> list[Any]:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
             skipped["invalid JSON line"] += 1
+        except RecursionError:
+            skipped["JSON line nested too deeply"] += 1
     if not rows:
-        raise TrainingError(f"dataset {str(path)!r} is neither a JSON list nor JSON Lines")
+        raise TrainingError(f"dataset {str(path)!r} is neither a JSON list nor JSON Lines: expected {JSON_EXPECTED}"
+                            f"{f' (unreadable lines: {dict(skipped)})' if skipped else ''}")
     return rows
+
+
+def _read_csv(path: Path) -> list[Any]:
+    expected = "comma-separated text with a header row"
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            return list(csv.DictReader(f))
+    except UnicodeDecodeError:
+        raise _not_utf8(path, expected) from None
+    except csv.Error as exc:
+        raise TrainingError(f"dataset {str(path)!r} is not a readable CSV file ({exc}): expected {expected}") from None
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+
+
+def _read_parquet(path: Path) -> list[Any]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path).to_pylist()
+    except (pa.ArrowException, OSError) as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise TrainingError(f"dataset {str(path)!r} is not a readable Parquet file ({first}): expected a Parquet "
+                            "table with one row per example; re-export it, or use .json/.jsonl/.csv") from None
 
 
 def read_local(name: str, skipped: Counter) -> list[Any]:
@@ -75,13 +133,9 @@ def read_local(name: str, skipped: Counter) -> list[Any]:
     if suffix in (".json", ".jsonl"):
         return _read_json(path, skipped)
     if suffix == ".csv":
-        csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            return list(csv.DictReader(f))
+        return _read_csv(path)
     if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path).to_pylist()
+        return _read_parquet(path)
     raise TrainingError(f"dataset file {name!r} has an unsupported type {suffix or '(none)'}: "
                         f"use one of {', '.join(LOCAL_SUFFIXES)}")
 

@@ -103,10 +103,15 @@ def attach_answers(rows: list[dict[str, Any]], answers_file: str, source: str) -
     if not path.is_file():
         raise TrainingError(f"--answers_file {answers_file!r} not found: pass the CSV of answers "
                             "(an index column and 'answer'), e.g. LR1_dev_answer.csv")
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        answers = list(reader)
-        fields = reader.fieldnames or []
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            answers = list(reader)
+            fields = reader.fieldnames or []
+    except (UnicodeDecodeError, csv.Error) as exc:
+        reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+        raise TrainingError(f"--answers_file {answers_file!r} is not a readable CSV file ({reason}): expected "
+                            "UTF-8 comma-separated text with an index column and 'answer'") from None
     if "answer" not in fields:
         raise TrainingError(f"--answers_file {answers_file!r} has no 'answer' column (columns: {fields})")
     key = _index_column(fields)
