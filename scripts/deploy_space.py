@@ -17,7 +17,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,29 +84,53 @@ def space_variables(args: argparse.Namespace) -> tuple[dict[str, str], list[str]
     return variables, (["TUTOR_ADAPTER"] if args.adapter and args.adapter.lower() == "none" else [])
 
 
+class HubAnswerError(Exception):
+    """The hub answered, but not in the form its API promises (invalid JSON, another shape)."""
+
+
+def ask(what: str, call: Callable[[], Any]) -> Any:
+    """``call()`` against the hub; an answer huggingface_hub cannot read becomes one ``HubAnswerError``.
+
+    HTTP errors and invalid names pass through: ``main`` reports those on their own.
+    """
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+
+    try:
+        return call()
+    except (HfHubHTTPError, HFValidationError):
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # JSONDecodeError is a ValueError
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise HubAnswerError(f"{what} ({type(exc).__name__}{f': {detail}' if detail else ''})") from exc
+
+
 def deploy(api: Any, args: argparse.Namespace, root: Path = ROOT) -> str:
     """Create/update the Space through ``api`` (a ``huggingface_hub.HfApi``); returns its URL."""
     adapter = args.adapter if args.adapter and args.adapter.lower() != "none" else None
-    api.create_repo(args.space, repo_type="space", space_sdk="gradio", private=args.private, exist_ok=True)
+    space = args.space
+    ask("creating the Space", lambda: api.create_repo(space, repo_type="space", space_sdk="gradio",
+                                                      private=args.private, exist_ok=True))
     with tempfile.TemporaryDirectory(prefix="llama-tutor-space-") as tmp:
         staged = stage(root, Path(tmp), space_readme(root, front_matter(args.base_model, adapter)))
-        print(f"Uploading {len(staged)} files to {args.space} …")
+        print(f"Uploading {len(staged)} files to {space} …")
         # delete_patterns drops modules a previous deploy uploaded that no longer exist here.
-        api.upload_folder(folder_path=tmp, repo_id=args.space, repo_type="space", delete_patterns=["*.py"],
-                          commit_message="Deploy Llama Tutor")
+        ask("uploading the files", lambda: api.upload_folder(
+            folder_path=tmp, repo_id=space, repo_type="space", delete_patterns=["*.py"],
+            commit_message="Deploy Llama Tutor"))
     variables, removed = space_variables(args)
     for key, value in variables.items():
-        api.add_space_variable(args.space, key, value)
-    existing = api.get_space_variables(args.space)
+        ask(f"setting {key}", lambda: api.add_space_variable(space, key, value))
+    existing = ask("reading the Space variables",
+                   lambda: {str(k): str(v.value) for k, v in api.get_space_variables(space).items()})
     for key in removed:
         if key in existing:
-            api.delete_space_variable(args.space, key)
+            ask(f"deleting {key}", lambda: api.delete_space_variable(space, key))
     if adapter is None and "TUTOR_ADAPTER" in existing and not removed:
-        print(f"Note: the Space keeps its TUTOR_ADAPTER={existing['TUTOR_ADAPTER'].value!r}; "
+        print(f"Note: the Space keeps its TUTOR_ADAPTER={existing['TUTOR_ADAPTER']!r}; "
               "pass --adapter none to serve the base model.")
     if args.hardware:
-        api.request_space_hardware(args.space, args.hardware)
-    return f"https://huggingface.co/spaces/{args.space}"
+        ask("requesting hardware", lambda: api.request_space_hardware(space, args.hardware))
+    return f"https://huggingface.co/spaces/{space}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,13 +164,23 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     import httpx
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
     try:
         url = deploy(HfApi(token=token), args)
     except HfHubHTTPError as exc:
         print(f"error: the Hugging Face Hub refused the deploy: {_first_line(exc, token)}", file=sys.stderr)
+        return 1
+    except HubAnswerError as exc:
+        message = (f"error: the Hugging Face Hub sent an answer this script cannot read while "
+                   f"{_first_line(exc, token)}; check that HF_ENDPOINT ({constants.ENDPOINT}) is the Hub or a "
+                   "mirror of it, and run this again later.")
+        print(message.replace(token, "***"), file=sys.stderr)
+        return 1
+    except HFValidationError as exc:
+        print(f"error: the Space name {args.space!r} is not valid on the hub: {_first_line(exc, token)}",
+              file=sys.stderr)
         return 1
     except (httpx.TransportError, ConnectionError) as exc:  # ConnectionError: HF_HUB_OFFLINE is set
         print(f"error: could not reach the Hugging Face Hub ({_first_line(exc, token)}); check the network "

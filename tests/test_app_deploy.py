@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
+
+import pytest
 
 from scripts import deploy_space
 
@@ -92,6 +96,14 @@ def test_bad_space_name_is_a_clear_error(monkeypatch, capsys):
     assert "must be written owner/name" in err and "hf_secret_value_123" not in err
 
 
+def test_space_name_the_hub_would_refuse_is_a_clear_error(monkeypatch, capsys):
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_value_123")
+    assert deploy_space.main(["me/tutor--v2"]) == 1  # passes owner/name, fails the hub's own rules
+    err = capsys.readouterr().err
+    assert err == "error: the Space name 'me/tutor--v2' is not valid on the hub: Cannot have -- or .. in repo_id: " \
+                  "'me/tutor--v2'.\n"
+
+
 def test_hub_errors_never_show_the_token(monkeypatch, capsys):
     import httpx
     from huggingface_hub.errors import HfHubHTTPError
@@ -124,3 +136,69 @@ def test_unreachable_hub_is_one_clear_line(monkeypatch, capsys):
 def test_readme_starts_with_the_front_matter_the_script_writes():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert readme.startswith(deploy_space.front_matter()), "README.md front matter differs from the deploy script's"
+
+
+TOKEN = "hf_secret_value_123"
+
+
+@pytest.fixture
+def odd_hub(monkeypatch):
+    """A hub on 127.0.0.1 that answers every request 200 with a body set by the test (``{auth}`` is replaced by
+    the request's Authorization header, as a careless proxy might echo it). Returns the setter."""
+    answer = {"body": ""}
+
+    class Handler(BaseHTTPRequestHandler):
+        def reply(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            data = answer["body"].replace("{auth}", self.headers.get("Authorization", "")).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = reply
+
+        def log_message(self, *args):  # keep the test output quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setenv("HF_ENDPOINT", url)
+    monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", url)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # conftest turns it on
+    yield lambda body: answer.update(body=body)
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("body", "detail"), [
+    ("<html>502 Bad Gateway ({auth})</html>", r"JSONDecodeError: Expecting value: line 1 column 1 \(char 0\)"),
+    ('["unexpected", "{auth}"]', r"TypeError: list indices must be integers or slices, not str"),
+    ('{"error": "{auth}"}', r"KeyError: 'url'"),
+])
+def test_hub_answering_invalid_json_or_another_shape_is_one_line(odd_hub, capsys, body, detail):
+    odd_hub(body)
+    assert deploy_space.main(["me/llama-tutor"]) == 1
+    captured = capsys.readouterr()
+    assert re.match(r"error: the Hugging Face Hub sent an answer this script cannot read while creating the Space "
+                    rf"\({detail}\); check that HF_ENDPOINT \(http://127.0.0.1:\d+\) is the Hub or a mirror of it",
+                    captured.err), captured.err
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert TOKEN not in captured.err + captured.out
+
+
+def test_space_variables_of_another_shape_are_one_line(monkeypatch, capsys):
+    class ListingHub(RecordingHub):
+        def get_space_variables(self, repo_id: str):
+            return [{"key": "TUTOR_ADAPTER", "value": "me/old-lora"}]  # a list where the API promises a mapping
+
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setattr("huggingface_hub.HfApi", lambda token: ListingHub())
+    assert deploy_space.main(["me/llama-tutor"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the Hugging Face Hub sent an answer this script cannot read while reading the "
+                          "Space variables (AttributeError: 'list' object has no attribute 'items');")
+    assert err.count("\n") == 1 and TOKEN not in err
