@@ -88,13 +88,14 @@ def test_a_long_block_format_history_is_cut_to_the_context_window(tiny_model_dir
 
     backend = load_backend(base_model=str(tiny_model_dir), device="cpu", max_context_tokens=256, warmup=False)
     prompts: list[str] = []
-    render = backend.render_prompt
+    prompt_ids = backend.prompt_ids
 
-    def recording_render(messages: list[dict], max_new_tokens: int) -> str:
-        prompts.append(render(messages, max_new_tokens))
-        return prompts[-1]
+    def recording_prompt_ids(messages: list[dict], max_new_tokens: int) -> list[int]:
+        ids = prompt_ids(messages, max_new_tokens)
+        prompts.append(backend.tokenizer.decode(ids))
+        return ids
 
-    backend.render_prompt = recording_render
+    backend.prompt_ids = recording_prompt_ids
     history = [{"role": role, "content": [{"type": "text", "text": f"turn {i}: " + "the cell membrane " * 40}]}
                for i in range(30) for role in ("user", "assistant")]
     chat = make_chat_fn(backend)

@@ -12,6 +12,7 @@ import gradio as gr
 
 from inference.backend import Backend
 from ui.chat import build_chat_tab
+from ui.guard import GuardedBlocks
 from ui.quiz import build_quiz_tab
 from ui.style import launch_style
 
@@ -24,7 +25,7 @@ INTRO = ("# 🦙 Llama Tutor\n"
 
 def build_demo(backend: Backend) -> gr.Blocks:
     """Build the two-tab app around ``backend``; every user gets their own chat history and quiz."""
-    with gr.Blocks(title="Llama Tutor", fill_height=True) as demo:
+    with GuardedBlocks(title="Llama Tutor", fill_height=True) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs():
             with gr.Tab("Chat", id="chat", elem_id="tab-chat"):

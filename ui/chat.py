@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator
 
 import gradio as gr
@@ -11,6 +12,7 @@ import spaces
 from inference.backend import Backend, BackendError, GenerationConfig
 from inference.context import content_text, normalize_messages
 from inference.prompts import SYSTEM_PROMPT, with_system_prompt
+from ui.guard import MAX_MESSAGE_CHARS, MAX_SYSTEM_PROMPT_CHARS, user_error
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,11 @@ LATEX_DELIMITERS = [
 ]
 DEFAULT_TEMPERATURE = 0.7
 DEFAULT_MAX_NEW_TOKENS = 512
+MAX_TEMPERATURE = 1.5
+MAX_NEW_TOKENS = 2048
+# Only the newest turns that fit this many characters are sent on (the context window holds far fewer):
+# a very long conversation costs no more to template than a short one.
+HISTORY_CHARS = 4 * MAX_MESSAGE_CHARS
 # ZeroGPU books the GPU for this long per reply; 1024 new tokens at ~30 tokens/s fit comfortably.
 CHAT_GPU_SECONDS = 60
 
@@ -38,10 +45,51 @@ ChatFn = Callable[[str, list[dict], str, float, float], Iterator[str]]
 def build_messages(message: str, history: list[dict], system_prompt: str | None) -> list[dict]:
     """The conversation the backend sees: system prompt, earlier turns as plain text, the new message.
 
-    Gradio 6 history content may be a list of blocks; the backend's chat template needs strings.
+    Gradio 6 history content may be a list of blocks; the backend's chat template needs strings. Only
+    the newest turns within ``HISTORY_CHARS`` are kept (the backend trims further to its context).
     """
-    turns = [m for m in normalize_messages(history) if m["role"] in ("user", "assistant")]
-    return with_system_prompt([*turns, {"role": "user", "content": content_text(message)}], system_prompt)
+    turns = [m for m in normalize_messages(history or []) if m["role"] in ("user", "assistant")]
+    kept, size = [], 0
+    for turn in reversed(turns):
+        size += len(turn["content"])
+        if size > HISTORY_CHARS:
+            break
+        kept.append(turn)
+    kept.reverse()
+    while kept and kept[0]["role"] != "user":  # a conversation starts with the user
+        kept.pop(0)
+    return with_system_prompt([*kept, {"role": "user", "content": content_text(message)}], system_prompt)
+
+
+def chat_settings(message: object, system_prompt: object, temperature: object,
+                  max_new_tokens: object) -> GenerationConfig:
+    """Check one chat request's values (what the page and the API send) and build its sampling config.
+
+    Raises ``gr.Error`` with the same one-line message in the page and for API clients.
+    """
+    if message is not None and not isinstance(message, (str, dict, list)):
+        raise user_error(f"The message must be text, got {type(message).__name__}.")
+    text = content_text(message)
+    if not text.strip():
+        raise user_error("Type a question first.")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise user_error(f"Your message is too long: {len(text):,} characters, the limit is {MAX_MESSAGE_CHARS:,}. "
+                         "Shorten it or send it in parts.")
+    if system_prompt is not None and not isinstance(system_prompt, str):
+        raise user_error(f"The system prompt must be text, got {type(system_prompt).__name__}.")
+    if system_prompt and len(system_prompt) > MAX_SYSTEM_PROMPT_CHARS:
+        raise user_error(f"The system prompt is too long: {len(system_prompt):,} characters, the limit is "
+                         f"{MAX_SYSTEM_PROMPT_CHARS:,}.")
+    if not _number(temperature) or not 0 <= temperature <= MAX_TEMPERATURE:  # type: ignore[operator]
+        raise user_error(f"Temperature must be a number from 0 to {MAX_TEMPERATURE}, got {temperature!r}.")
+    if not _number(max_new_tokens) or not 1 <= max_new_tokens <= MAX_NEW_TOKENS \
+            or int(max_new_tokens) != max_new_tokens:  # type: ignore[operator,arg-type]
+        raise user_error(f"Max new tokens must be a whole number from 1 to {MAX_NEW_TOKENS}, got {max_new_tokens!r}.")
+    return GenerationConfig(max_new_tokens=int(max_new_tokens), temperature=float(temperature))  # type: ignore[arg-type]
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def make_chat_fn(backend: Backend) -> ChatFn:
@@ -52,20 +100,14 @@ def make_chat_fn(backend: Backend) -> ChatFn:
              temperature: float = DEFAULT_TEMPERATURE,
              max_new_tokens: float = DEFAULT_MAX_NEW_TOKENS) -> Iterator[str]:
         """Stream the tutor's reply to `message`; yields the reply so far after each new piece."""
-        if not content_text(message).strip():
-            raise gr.Error("Type a question first.")
-        try:
-            config = GenerationConfig(max_new_tokens=int(max_new_tokens), temperature=float(temperature))
-        except ValueError as exc:
-            raise gr.Error(str(exc)) from None
+        config = chat_settings(message, system_prompt, temperature, max_new_tokens)
         reply = ""
         try:
             for delta in backend.stream_chat(build_messages(message, history, system_prompt), config):
                 reply += delta
                 yield reply
         except BackendError as exc:
-            logger.warning("chat failed: %s", exc)
-            raise gr.Error(str(exc)) from None
+            raise user_error(str(exc)) from None
         if not reply:
             yield "*(The model returned an empty reply — try rephrasing, or raise the temperature.)*"
 
@@ -89,14 +131,15 @@ def build_chat_tab(backend: Backend) -> gr.ChatInterface:
         placeholder="**Ask me anything you are learning.** I explain step by step and check that it clicked.")
     textbox = gr.Textbox(elem_id="chat-input", label="Your question", placeholder="Ask a question…",
                          show_label=False, lines=1, max_lines=8, submit_btn=True, stop_btn=True, autofocus=True,
-                         scale=7)
+                         scale=7, max_length=MAX_MESSAGE_CHARS)
     settings = [
         gr.Textbox(SYSTEM_PROMPT, label="System prompt", lines=6, max_lines=16, elem_id="chat-system-prompt",
-                   info="Sent first in every conversation. Empty = no system prompt.", render=False),
-        gr.Slider(0.0, 1.5, value=DEFAULT_TEMPERATURE, step=0.05, label="Temperature",
+                   info="Sent first in every conversation. Empty = no system prompt.", render=False,
+                   max_length=MAX_SYSTEM_PROMPT_CHARS),
+        gr.Slider(0.0, MAX_TEMPERATURE, value=DEFAULT_TEMPERATURE, step=0.05, label="Temperature",
                   info="0 = always the most likely words (deterministic); higher = more varied.",
                   elem_id="chat-temperature", render=False),
-        gr.Slider(32, 2048, value=DEFAULT_MAX_NEW_TOKENS, step=32, label="Max new tokens",
+        gr.Slider(32, MAX_NEW_TOKENS, value=DEFAULT_MAX_NEW_TOKENS, step=32, label="Max new tokens",
                   info="Upper limit on the length of one reply.", elem_id="chat-max-new-tokens",
                   render=False),
     ]

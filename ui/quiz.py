@@ -16,6 +16,7 @@ import spaces
 
 from inference.backend import Backend, BackendError
 from quiz import QuizGenerationError, generate_quiz, grade, retry_quiz
+from ui.guard import MAX_TOPIC_CHARS, user_error
 from ui.quiz_view import (DIFFICULTIES, N_QUESTIONS, QuizSession, answer_index, graded_updates,
                           public_quiz, public_result, question_updates, status_markdown)
 
@@ -63,7 +64,7 @@ def write_quiz(backend: Backend, topic: str, difficulty: str, progress: gr.Progr
 
 def _layout() -> QuizTab:
     with gr.Row(equal_height=True):
-        topic = gr.Textbox(label="Topic", elem_id="quiz-topic", scale=3, max_lines=1,
+        topic = gr.Textbox(label="Topic", elem_id="quiz-topic", scale=3, max_lines=1, max_length=MAX_TOPIC_CHARS,
                            placeholder="e.g. photosynthesis, the French Revolution, Python lists")
         difficulty = gr.Radio(list(DIFFICULTIES), value="medium", label="Difficulty", elem_id="quiz-difficulty",
                               scale=2)
@@ -140,29 +141,30 @@ def _api_handlers(backend: Backend) -> dict[str, Callable[..., tuple[QuizSession
         try:
             session = write_quiz(backend, topic, difficulty, progress)
         except USER_ERRORS as exc:
-            raise gr.Error(_message(exc)) from None
+            raise user_error(_message(exc)) from None
         return session, public_quiz(session)
 
     def grade_quiz_api(session: QuizSession | None, answers: list | None) -> tuple[QuizSession, dict]:
         """Grade this session's quiz. `answers`: one entry per question, each a 0-based option index,
         the option text or its letter, or null for unanswered."""
         if session is None:
-            raise gr.Error("No quiz in this session yet: call /generate_quiz first (with the same client).")
+            raise user_error("No quiz in this session yet: call /generate_quiz first (with the same client).")
         if not isinstance(answers, list) or len(answers) != len(session.quiz):
-            raise gr.Error(f"answers must be a list with one entry per question ({len(session.quiz)}), "
-                           f"got {answers!r}")
+            shown = repr(answers) if len(repr(answers)) <= 60 else repr(answers)[:57] + "..."
+            raise user_error(f"answers must be a list with one entry per question ({len(session.quiz)}), "
+                             f"got {shown}")
         try:
             result = grade(session.quiz, [answer_index(session, i, a) for i, a in enumerate(answers)])
         except ValueError as exc:
-            raise gr.Error(_message(exc)) from None
+            raise user_error(_message(exc)) from None
         return QuizSession(session.quiz, result, session.retry), public_result(result)
 
     def retry_mistakes_api(session: QuizSession | None) -> tuple[QuizSession, dict]:
         """Replace this session's graded quiz by one of its wrong or unanswered questions, reshuffled."""
         if session is None or session.result is None:
-            raise gr.Error("Nothing graded in this session yet: call /grade_quiz first.")
+            raise user_error("Nothing graded in this session yet: call /grade_quiz first.")
         if not session.result.mistakes:
-            raise gr.Error("Nothing to retry: every answer was right.")
+            raise user_error("Nothing to retry: every answer was right.")
         retried = QuizSession(retry_quiz(session.quiz, session.result), retry=True)
         return retried, public_quiz(retried)
 

@@ -1,0 +1,126 @@
+"""What every request must pass before it reaches a handler: the right number of values, the right
+types, valid Unicode, and text within the limits below. Problems become one-line messages, the same in
+the page and for API clients, logged as one line (real faults keep their traceback).
+
+    with GuardedBlocks(title="Llama Tutor") as demo:   # instead of gr.Blocks
+        ...
+    raise user_error("Type a question first.")          # in a handler
+
+Limits are checked before anything is tokenized, so one oversized request is refused in milliseconds
+instead of holding the model (and every user queued behind it) for minutes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import gradio as gr
+from gradio.exceptions import Error
+
+logger = logging.getLogger(__name__)
+
+# Characters, not tokens: counted before any tokenizing. A 4096-token context holds ~16k characters of
+# English, so a longer message could not be read whole anyway.
+MAX_MESSAGE_CHARS = 16_000
+MAX_SYSTEM_PROMPT_CHARS = 8_000
+MAX_TOPIC_CHARS = 500
+# Any other text value (a chat history sent by the page, an API argument): far above real use.
+MAX_VALUE_CHARS = 1_000_000
+_MAX_DEPTH = 8
+
+
+def user_error(message: str, title: str | None = None) -> gr.Error:
+    """A ``gr.Error`` for a problem the user can fix: shown as is, logged as one line, no traceback."""
+    logger.warning("refused: %s", message)
+    return gr.Error(message, print_exception=False, **({"title": title} if title else {}))
+
+
+def text_limit(block: Any) -> int:
+    """The most characters a component accepts: its ``max_length`` if set, else ``MAX_VALUE_CHARS``."""
+    return getattr(block, "max_length", None) or MAX_VALUE_CHARS
+
+
+def _name(block: Any, index: int) -> str:
+    label = getattr(block, "label", None)
+    return f"'{label}'" if label else f"value {index + 1}"
+
+
+def _check_text(value: str, what: str, limit: int) -> None:
+    if len(value) > limit:
+        raise user_error(f"{what} is too long: {len(value):,} characters, the limit is {limit:,}. "
+                         "Shorten it or send it in parts.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = value[exc.start]
+        raise user_error(f"{what} contains a character that is not valid Unicode ({bad!r} at position "
+                         f"{exc.start}): send UTF-8 text.") from None
+
+
+def _check_nested(value: Any, what: str, depth: int = 0) -> int:
+    """Check every string inside lists/dicts (a chat history); returns the characters counted."""
+    if depth > _MAX_DEPTH:
+        raise user_error(f"{what} is nested too deeply: send plain values.")
+    if isinstance(value, str):
+        _check_text(value, what, MAX_VALUE_CHARS)
+        return len(value)
+    total = 0
+    items = value.items() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for item in items:
+        for part in (item if isinstance(value, dict) else (item,)):
+            total += _check_nested(part, what, depth + 1)
+            if total > MAX_VALUE_CHARS:
+                raise user_error(f"{what} is too long: over {MAX_VALUE_CHARS:,} characters in all. "
+                                 "Start a new conversation.")
+    return total
+
+
+def check_value(block: Any, index: int, value: Any) -> None:
+    """Refuse a value that the component would mangle or that could tie up the server."""
+    what = _name(block, index)
+    if value is None:
+        return
+    if isinstance(block, gr.Textbox):
+        if not isinstance(value, str):
+            raise user_error(f"{what} must be text, got {type(value).__name__} {_short(value)}.")
+        _check_text(value, what, text_limit(block))
+    elif isinstance(block, (gr.Slider, gr.Number)):
+        low, high = getattr(block, "minimum", None), getattr(block, "maximum", None)
+        span = f" from {low:g} to {high:g}" if low is not None and high is not None else ""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or (low is not None and value < low) or (high is not None and value > high):
+            raise user_error(f"{what} must be a number{span}, got {_short(value)}.")
+    else:
+        _check_nested(value, what)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class GuardedBlocks(gr.Blocks):
+    """``gr.Blocks`` whose every event checks its inputs first (see the module docstring)."""
+
+    def validate_inputs(self, block_fn: Any, inputs: list[Any]) -> None:
+        wanted = [b for b in block_fn.inputs if not getattr(b, "stateful", False)]
+        if len(inputs) < len(block_fn.inputs):
+            names = ", ".join(_name(b, i) for i, b in enumerate(wanted))
+            endpoint = f"/{block_fn.api_name}" if block_fn.api_name else "this action"
+            raise user_error(f"{endpoint} takes {len(wanted)} value{'s' if len(wanted) != 1 else ''} "
+                             f"({names}), got {min(len(inputs), len(wanted))}: send one value for each.")
+
+    async def preprocess_data(self, block_fn: Any, inputs: list[Any], state: Any,
+                              explicit_call: bool = False) -> Any:
+        self.validate_inputs(block_fn, inputs)
+        for i, (block, value) in enumerate(zip(block_fn.inputs, inputs)):
+            if not getattr(block, "stateful", False):
+                check_value(block, i, value)
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except Error as exc:  # a component's own check ("Value 12 is less than minimum value 32.")
+            if not exc.print_exception:
+                raise
+            raise user_error(str(exc.message)) from None
