@@ -64,6 +64,8 @@ def test_finetome_recipe_is_the_notebook():
     ("load_in_4bit: maybe\n", r"load_in_4bit: expected true or false"),
     ("backend: tpu\n", r"backend: expected one of auto, unsloth, transformers"),
     ("- a\n- b\n", r"must be a mapping"),
+    ("learning_rate: .nan\n", r"--learning_rate must be a finite number, got nan"),
+    ("eval_split: .inf\n", r"--eval_split must be a finite number, got inf"),
 ])
 def test_bad_recipes_name_the_key(tmp_path, text, match):
     with pytest.raises(TrainingError, match=match):
@@ -82,6 +84,14 @@ def test_bad_recipes_name_the_key(tmp_path, text, match):
     (["--config", "nope.yaml"], r"recipe 'nope.yaml' not found"),
     (["--answers_file", "a.csv", "--dataset_format", "alpaca"],
      r"--answers_file only applies to --dataset_format mcq-csv"),
+    (["--learning_rate", "nan"], r"--learning_rate must be a finite number, got nan: pass an ordinary value such as "
+                                 r"the default 0.0002"),
+    (["--learning_rate", "inf"], r"--learning_rate must be a finite number, got inf"),
+    (["--max_grad_norm=-inf"], r"--max_grad_norm must be a finite number, got -inf"),
+    (["--weight_decay", "nan"], r"--weight_decay must be a finite number, got nan"),
+    (["--lora_dropout", "nan"], r"--lora_dropout must be a finite number, got nan"),
+    (["--num_train_epochs", "inf"], r"--num_train_epochs must be a finite number, got inf"),
+    (["--warmup_steps", "inf"], r"--warmup_steps: expected a whole number, got 'inf'"),
 ])
 def test_bad_flags_fail_early_naming_the_flag(argv, match):
     with pytest.raises(TrainingError, match=match):
@@ -179,11 +189,108 @@ def test_unsloth_checkpointing_mode(flags, expected):
     assert unsloth_checkpointing(runtime) == expected
 
 
+def fake_checkpoint(folder: Path, state: str | None = '{"global_step": 1}', weights: bool = True) -> Path:
+    """A checkpoint folder with (or without) what resuming needs: trainer state and adapter weights."""
+    folder.mkdir(parents=True)
+    if weights:
+        (folder / "adapter_model.safetensors").write_bytes(b"weights")
+    if state is not None:
+        (folder / "trainer_state.json").write_text(state)
+    return folder
+
+
 def test_resume_flag_alone_means_the_newest_checkpoint(tmp_path):
     for step in (5, 20, 10):
-        (tmp_path / f"checkpoint-{step}").mkdir()
+        fake_checkpoint(tmp_path / f"checkpoint-{step}")
     c = parse_sft_args(["--output_dir", str(tmp_path), "--resume_from_checkpoint"])
     assert c.resume_from_checkpoint == "latest"
     from training.sft import _resume_target
 
     assert _resume_target(c) == str(tmp_path / "checkpoint-20")
+
+
+def test_resume_skips_incomplete_checkpoints_and_names_them(tmp_path, caplog):
+    from training.sft import _resume_target
+
+    fake_checkpoint(tmp_path / "checkpoint-10")
+    fake_checkpoint(tmp_path / "checkpoint-20", state=None)  # killed before trainer_state.json
+    fake_checkpoint(tmp_path / "checkpoint-30", state='{"global_st')  # killed while writing it
+    fake_checkpoint(tmp_path / "checkpoint-40", weights=False)
+    fake_checkpoint(tmp_path / ".checkpoint-staging" / "checkpoint-50", state=None)
+    with caplog.at_level("WARNING", logger="training.checkpoints"):
+        assert _resume_target(TrainConfig(output_dir=str(tmp_path), resume_from_checkpoint="latest")) == str(
+            tmp_path / "checkpoint-10")
+    assert caplog.messages == [f"skipping incomplete checkpoint {what}: the run probably stopped while writing it"
+                               for what in (".checkpoint-staging/checkpoint-50 (a save that was interrupted)",
+                                            "checkpoint-40 (no model weights)",
+                                            "checkpoint-30 (a truncated trainer_state.json)",
+                                            "checkpoint-20 (no trainer_state.json)")]
+
+
+def test_resume_from_an_incomplete_path_points_at_a_complete_one(tmp_path):
+    from training.sft import _resume_target
+
+    fake_checkpoint(tmp_path / "checkpoint-10")
+    broken = fake_checkpoint(tmp_path / "checkpoint-20", state=None)
+    with pytest.raises(TrainingError, match=rf"--resume_from_checkpoint '{broken}' is not a complete checkpoint "
+                                            rf"\(no trainer_state.json; the run probably stopped while writing it\): "
+                                            rf"pass '{tmp_path / 'checkpoint-10'}' instead"):
+        _resume_target(TrainConfig(output_dir=str(tmp_path), resume_from_checkpoint=str(broken)))
+    only_broken = tmp_path / "other"
+    fake_checkpoint(only_broken / "checkpoint-5", state=None)
+    with pytest.raises(TrainingError, match=r"no complete checkpoint-N folder in .* \(only incomplete ones: "
+                                            r"checkpoint-5 \(no trainer_state.json\)\); run without it"):
+        _resume_target(TrainConfig(output_dir=str(only_broken), resume_from_checkpoint="true"))
+
+
+def test_output_dir_that_is_a_file_is_one_line(tmp_path):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("not a folder")
+    with pytest.raises(TrainingError, match=rf"--output_dir '{existing}' is an existing file, not a folder: pass a "
+                                            r"folder path"):
+        parse_sft_args(["--output_dir", str(existing)])
+    with pytest.raises(TrainingError, match=rf"--output_dir '{existing}/run' cannot be created: '{existing}' is a "
+                                            r"file"):
+        parse_sft_args(["--output_dir", str(existing / "run")])
+
+
+def test_recipe_of_random_bytes_is_one_line(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_bytes(bytes(range(128, 256)) * 8)
+    with pytest.raises(TrainingError, match=r"recipe '.*recipe.yaml' is not UTF-8 text: pass a YAML file"):
+        parse_sft_args(["--config", str(path)])
+
+
+@pytest.mark.parametrize(("flag", "value", "match"), [
+    ("optim", "bogus", r"--optim 'bogus' is not an optimiser transformers knows: common ones are adamw_torch, "
+                       r"adamw_torch_fused, adamw_8bit, paged_adamw_8bit, adafactor, sgd \(all \d+: "),
+    ("optim", "adamw_8bits", r"--optim 'adamw_8bits' is not an optimiser transformers knows: did you mean adamw_8bit"),
+    ("lr_scheduler_type", "bogus", r"--lr_scheduler_type 'bogus' is not a schedule transformers knows: choose one of "
+                                   r"linear, cosine, cosine_with_restarts, "),
+    ("lr_scheduler_type", "cosin", r"--lr_scheduler_type 'cosin' is not a schedule transformers knows: did you mean "
+                                   r"cosine"),
+])
+def test_unknown_optimiser_or_schedule_fails_before_loading_anything(flag, value, match):
+    from training.sft import build_run
+
+    # The model and dataset do not exist: an error about them would mean they were loaded first.
+    config = TrainConfig(model="/no/such/model", dataset="/no/such/data.json", report_to="none", **{flag: value})
+    with pytest.raises(TrainingError, match=match):
+        build_run(config)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--learning_rate", "nan"], "error: --learning_rate must be a finite number, got nan"),
+    (["--output_dir", "README.md"], "error: --output_dir 'README.md' is an existing file, not a folder"),
+    pytest.param(["--optim", "bogus"], "error: --optim 'bogus' is not an optimiser transformers knows",
+                 marks=pytest.mark.slow),  # imports torch and transformers: ~10 s on two cores
+    pytest.param(["--lr_scheduler_type", "bogus"],
+                 "error: --lr_scheduler_type 'bogus' is not a schedule transformers knows", marks=pytest.mark.slow),
+])
+def test_cli_refuses_bad_settings_in_one_line(argv, message):
+    done = subprocess.run([sys.executable, "-m", "training", "sft", "--model", "/no/such/model", "--dataset",
+                           "/no/such/data.json", "--report_to", "none", *argv], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith(message)
+    assert "Traceback" not in done.stderr

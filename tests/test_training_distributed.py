@@ -39,6 +39,10 @@ def test_data_parallel_on_two_processes(tiny_model_dir, tmp_path):
     # 4 steps x 2 examples x 2 processes = half of the 32 examples: both ranks consumed distinct data.
     assert metrics["log_history"][-1]["epoch"] == pytest.approx(0.5)
     assert (out / "adapter_model.safetensors").is_file()
+    # The end-of-run checkpoint was staged by both processes (each writes its RNG state) and then renamed whole.
+    for name in ("trainer_state.json", "adapter_model.safetensors", "rng_state_0.pth", "rng_state_1.pth"):
+        assert (out / "checkpoint-4" / name).is_file(), name
+    assert not (out / ".checkpoint-staging").exists()
 
 
 def test_benchmark_runs_end_to_end_on_cpu(tmp_path):

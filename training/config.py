@@ -7,8 +7,10 @@ Defaults live here; a YAML recipe (``--config``) overrides them; command-line fl
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, Literal
 
 from training.errors import TrainingError
@@ -107,6 +109,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Reject impossible settings before any model or data is loaded, naming the flag to fix."""
+        self._validate_finite()
         for name in ("max_seq_length", "lora_r", "lora_alpha", "per_device_train_batch_size",
                      "per_device_eval_batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps"):
             if getattr(self, name) < 1:
@@ -132,6 +135,26 @@ class TrainConfig:
         if not self.lora_target_modules:
             raise TrainingError("--lora_target_modules needs at least one module name, e.g. q_proj v_proj")
         self._validate_strings()
+        self._validate_output_dir()
+
+    def _validate_finite(self) -> None:
+        """NaN or infinity in any float setting (a learning rate of inf trained to all-NaN weights)."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                example = f" such as the default {f.default}" if f.default is not MISSING and f.default else ""
+                raise TrainingError(f"--{f.name} must be a finite number, got {value}: pass an ordinary value{example}")
+
+    def _validate_output_dir(self) -> None:
+        """``output_dir`` must be a folder or creatable as one: not a file, not under a file."""
+        path = Path(self.output_dir).expanduser()
+        if path.exists() and not path.is_dir():
+            raise TrainingError(f"--output_dir {self.output_dir!r} is an existing file, not a folder: pass a folder "
+                                "path (it is created if missing)")
+        parent = next((p for p in path.parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise TrainingError(f"--output_dir {self.output_dir!r} cannot be created: {str(parent)!r} is a file; "
+                                "pass a folder path")
 
     def _validate_strings(self) -> None:
         if self.dataset_format not in DATASET_FORMATS:

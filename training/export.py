@@ -19,7 +19,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from training.checkpoints import STAGING
 from training.errors import TrainingError, fail
+from training.finite import check_adapter_file
 from training.gguf import export_gguf
 
 logger = logging.getLogger(__name__)
@@ -114,7 +116,8 @@ def push_adapter(adapter: str, repo: str, private: bool = False) -> str:
         api.create_repo(repo, repo_type="model", private=private, exist_ok=True)
         info = api.upload_folder(folder_path=str(Path(adapter).expanduser()), repo_id=repo, repo_type="model",
                                  commit_message="Upload Llama Tutor adapter",
-                                 ignore_patterns=["checkpoint-*", "checkpoint-*/**", "runs/**", "wandb/**", "*.bin"])
+                                 ignore_patterns=["checkpoint-*", "checkpoint-*/**", f"{STAGING}/**", "runs/**",
+                                                  "wandb/**", "*.bin"])
     except Exception as exc:  # HTTP, connection and offline-mode errors all mean the same to the user
         text = str(exc).replace(token, "***").strip()
         reason = text.splitlines()[0][:200] if text else type(exc).__name__
@@ -128,6 +131,7 @@ def main(args: argparse.Namespace) -> dict[str, str]:
     if not (args.merge or args.gguf or args.push_to_hub):
         raise TrainingError("nothing to do: pass --merge OUT, --gguf OUT and/or --push-to-hub REPO")
     base = adapter_base(args.adapter, args.base_model)
+    check_adapter_file(args.adapter)
     done: dict[str, str] = {}
     if args.merge:
         done["merged"] = str(merge(args.adapter, base, args.merge, args.dtype))

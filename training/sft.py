@@ -20,30 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from training.args import parse_sft_args
+from training.checkpoints import check_resumable, resume_checkpoint
 from training.config import TrainConfig
 from training.errors import TrainingError
 
 logger = logging.getLogger(__name__)
 
 
-def last_checkpoint(output_dir: str) -> str | None:
-    """The newest ``checkpoint-N`` folder in ``output_dir`` (as transformers picks it, without importing it)."""
-    root = Path(output_dir)
-    steps = [(int(p.name.split("-")[1]), p) for p in root.glob("checkpoint-*")
-             if p.is_dir() and p.name.split("-")[1].isdigit()] if root.is_dir() else []
-    return str(max(steps)[1]) if steps else None
-
-
-def _resume_target(config: TrainConfig) -> str | bool | None:
+def _resume_target(config: TrainConfig) -> str | None:
+    """The checkpoint to resume from: the newest complete one for the flag alone, or the path given."""
     target = config.resume_target()
     if target is True:
-        last = last_checkpoint(config.output_dir)
-        if last is None:
-            raise TrainingError(f"--resume_from_checkpoint: no checkpoint-N folder in {config.output_dir!r} yet; "
-                                "run without it to start fresh, or pass a checkpoint path")
-        logger.info("resuming from %s", last)
-        return last
-    return target
+        return resume_checkpoint(config.output_dir)
+    return check_resumable(target) if target else None
 
 
 def _load(config: TrainConfig, runtime: Any) -> tuple[Any, Any]:
@@ -54,7 +43,7 @@ def _load(config: TrainConfig, runtime: Any) -> tuple[Any, Any]:
     return load_transformers_model(config, runtime), load_tokenizer(config.model)
 
 
-def _train(trainer: Any, resume: str | bool | None, config: TrainConfig) -> Any:
+def _train(trainer: Any, resume: str | None, config: TrainConfig) -> Any:
     import torch
 
     try:
@@ -64,6 +53,12 @@ def _train(trainer: Any, resume: str | bool | None, config: TrainConfig) -> Any:
             f"CUDA out of memory at --per_device_train_batch_size {config.per_device_train_batch_size} and "
             f"--max_seq_length {config.max_seq_length}: lower one of them (raise --gradient_accumulation_steps to "
             "keep the effective batch)") from None
+    except RuntimeError as exc:
+        if "without overflow" not in str(exc):  # the optimiser's step size does not fit in the weights' dtype
+            raise
+        raise TrainingError(f"--learning_rate {config.learning_rate:g} overflows the optimiser's arithmetic "
+                            f"({str(exc).splitlines()[0]}): no adapter was saved; use a learning rate like the "
+                            "recipes' 0.0002") from None
 
 
 @dataclasses.dataclass
@@ -86,11 +81,12 @@ def build_run(config: TrainConfig) -> Run:
     config.validate()
     runtime = resolve_runtime(config)  # imports unsloth first when it trains
     from training.data import prepare_data
-    from training.trainer import check_reporters
+    from training.trainer import check_choices, check_reporters
     from training.lengths import fit_lengths
     from training.templates import apply_template, choose_template
 
     check_reporters(config.report_targets)
+    check_choices(config)
     data = prepare_data(config)
     model, tokenizer = _load(config, runtime)
     template = choose_template(config.chat_template, tokenizer)
@@ -129,9 +125,11 @@ def _build_trainer(config: TrainConfig, runtime: Any, model: Any, tokenizer: Any
 
 def _finish(config: TrainConfig, runtime: Any, trainer: Any, tokenizer: Any, train_metrics: dict,
             skipped: Counter, length_stats: Counter, summary: dict) -> dict[str, Any]:
+    from training.finite import check_model_weights
     from training.report import build_metrics, plot_loss, write_metrics
 
     output_dir = Path(config.output_dir)
+    check_model_weights(trainer.model, "the final adapter", config)
     trainer.save_model(str(output_dir))  # the adapter (every rank calls it; only the main one writes)
     metrics = build_metrics(trainer, train_metrics, config.to_dict(), skipped, length_stats,
                             dataclasses.asdict(runtime), summary)

@@ -5,10 +5,14 @@
   for its fused LM head, a Triton kernel that does not run on CPU.
 - Unsloth: the same conversations rendered to text with the same template, then Unsloth's
   ``train_on_responses_only`` masks everything but the assistant replies.
+
+Both trainers write each checkpoint atomically (training/checkpoints.py) and stop at the first step whose
+loss is NaN or infinite, before it changes the weights (training/finite.py).
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import logging
 import os
@@ -16,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from training.backends import Runtime
+from training.checkpoints import AtomicCheckpoints
 from training.config import TrainConfig
 from training.errors import TrainingError
+from training.finite import check_loss, check_model_weights
 from training.templates import ChatTemplate, render
 
 logger = logging.getLogger(__name__)
@@ -31,6 +37,30 @@ def check_reporters(targets: list[str]) -> None:
                             "(in requirements-train.txt), or pass --report_to none")
     if "wandb" in targets:
         check_wandb()
+
+
+COMMON_OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "adamw_8bit", "paged_adamw_8bit", "adafactor", "sgd")
+
+
+def check_choices(config: TrainConfig) -> None:
+    """--optim and --lr_scheduler_type must be names transformers knows: found before the model loads, not after."""
+    from transformers.trainer_utils import SchedulerType
+    from transformers.training_args import OptimizerNames
+
+    optimizers = [o.value for o in OptimizerNames]
+    if config.optim not in optimizers:
+        raise TrainingError(f"--optim {config.optim!r} is not an optimiser transformers knows: "
+                            f"{_did_you_mean(config.optim, optimizers)}common ones are {', '.join(COMMON_OPTIMIZERS)} "
+                            f"(all {len(optimizers)}: transformers.training_args.OptimizerNames)")
+    schedules = [s.value for s in SchedulerType]
+    if config.lr_scheduler_type not in schedules:
+        raise TrainingError(f"--lr_scheduler_type {config.lr_scheduler_type!r} is not a schedule transformers knows: "
+                            f"{_did_you_mean(config.lr_scheduler_type, schedules)}choose one of {', '.join(schedules)}")
+
+
+def _did_you_mean(value: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(value, names, n=2)
+    return f"did you mean {' or '.join(close)}? " if close else ""
 
 
 WANDB_LOCAL_MODES = ("offline", "dryrun", "disabled")  # WANDB_MODE values that need no account
@@ -81,14 +111,36 @@ def sft_arguments(config: TrainConfig, runtime: Runtime, has_eval: bool, **extra
     )
 
 
-def _trainer_class(runtime: Runtime) -> type:
+class GuardedTraining(AtomicCheckpoints):
+    """Trainer mixin: atomic checkpoints, a check of every step's loss, no checkpoint of broken weights.
+
+    The loss is checked in ``training_step`` rather than from the logs: the trainer leaves NaN steps out
+    of the logged mean (``logging_nan_inf_filter``), and a checkpoint can fall between two log steps.
+    Reading the loss syncs the GPU once per step, as that filter already does.
+    """
+
+    run_config: TrainConfig
+
+    def training_step(self, *args: Any, **kwargs: Any) -> Any:
+        loss = super().training_step(*args, **kwargs)  # type: ignore[misc]
+        check_loss(loss, self.state.global_step + 1, self.run_config)  # type: ignore[attr-defined]
+        return loss
+
+    def before_checkpoint(self, name: str) -> None:
+        check_model_weights(self.model, name, self.run_config)  # type: ignore[attr-defined]
+
+
+def _trainer_class(runtime: Runtime, config: TrainConfig) -> type:
+    """TRL's SFTTrainer (Unsloth's, once it is imported) with the guards above; off CUDA, transformers' loss."""
     from trl import SFTTrainer
 
     if runtime.cuda:
-        return SFTTrainer
+        return type("TutorSFTTrainer", (GuardedTraining, SFTTrainer), {"run_config": config})
 
-    class CPUSFTTrainer(SFTTrainer):
+    class CPUSFTTrainer(GuardedTraining, SFTTrainer):
         """SFTTrainer with transformers.Trainer's loss (no Triton fused LM head off CUDA)."""
+
+        run_config = config
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             from transformers import Trainer
@@ -117,8 +169,9 @@ def build_transformers_trainer(config: TrainConfig, runtime: Runtime, model: Any
     train_ds = Dataset.from_dict({"messages": train})
     eval_ds = Dataset.from_dict({"messages": eval_rows}) if eval_rows else None
     try:
-        return _trainer_class(runtime)(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                                       processing_class=tokenizer, peft_config=lora_config(config))
+        return _trainer_class(runtime, config)(model=model, args=args, train_dataset=train_ds,
+                                               eval_dataset=eval_ds, processing_class=tokenizer,
+                                               peft_config=lora_config(config))
     except (RuntimeError, ValueError) as exc:
         if "Target modules" in str(exc):
             raise TrainingError(f"--lora_target_modules {' '.join(config.lora_target_modules)}: "
@@ -133,7 +186,6 @@ def build_transformers_trainer(config: TrainConfig, runtime: Runtime, model: Any
 def build_unsloth_trainer(config: TrainConfig, runtime: Runtime, model: Any, tokenizer: Any,
                           train: list[list[dict]], eval_rows: list[list[dict]], template: ChatTemplate) -> Any:
     from datasets import Dataset
-    from trl import SFTTrainer
     from unsloth.chat_templates import train_on_responses_only
 
     if template.response_part is None:
@@ -146,7 +198,7 @@ def build_unsloth_trainer(config: TrainConfig, runtime: Runtime, model: Any, tok
     args = sft_arguments(config, runtime, bool(eval_rows), dataset_text_field="text", gradient_checkpointing=False)
     train_ds = Dataset.from_dict({"text": [render(tokenizer, c) for c in train]})
     eval_ds = Dataset.from_dict({"text": [render(tokenizer, c) for c in eval_rows]}) if eval_rows else None
-    trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=train_ds, eval_dataset=eval_ds,
-                         args=args)
+    trainer = _trainer_class(runtime, config)(model=model, processing_class=tokenizer, train_dataset=train_ds,
+                                              eval_dataset=eval_ds, args=args)
     return train_on_responses_only(trainer, instruction_part=template.instruction_part,
                                    response_part=template.response_part)
