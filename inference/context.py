@@ -84,3 +84,33 @@ def content_text(content: object) -> str:
     if isinstance(content, (list, tuple)):
         return "\n".join(t for t in (content_text(c) for c in content) if t)
     return str(content)
+
+
+class ContextWindow:
+    """A model's context window: how much of it a prompt may take, and the conversation cut to fit.
+
+    ``render(messages)`` templates a conversation (with the generation prompt), ``tokenize(text)`` and
+    ``detokenize(ids)`` are the model's tokenizer without special-token handling of their own.
+    """
+
+    def __init__(self, max_tokens: int, render: Callable[[list[dict]], str],
+                 tokenize: Callable[[str], list[int]], detokenize: Callable[[list[int]], str]) -> None:
+        self.max_tokens = max_tokens
+        self.render, self.tokenize, self.detokenize = render, tokenize, detokenize
+
+    def budget(self, max_new_tokens: int) -> tuple[int, int]:
+        """(prompt tokens, new tokens): the reply keeps its room unless it would take over 3/4 of the window."""
+        new = min(max_new_tokens, self.max_tokens * 3 // 4)
+        return self.max_tokens - new, new
+
+    def count(self, messages: list[dict]) -> int:
+        return len(self.tokenize(self.render(messages)))
+
+    def truncate(self, text: str, n: int, keep_end: bool) -> str:
+        ids = self.tokenize(text)
+        return self.detokenize(ids[-n:] if keep_end else ids[:n])
+
+    def fit(self, messages: list[dict], max_new_tokens: int) -> list[dict]:
+        """The conversation as plain-text messages, cut to leave room for the reply in the window."""
+        budget, _ = self.budget(max_new_tokens)
+        return fit_messages(normalize_messages(messages), budget, self.count, self.truncate)

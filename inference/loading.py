@@ -81,13 +81,16 @@ def resolve_quantization(quantization: str, device: str, config: Any) -> str:
     return choice
 
 
-def _hub_error(what: str, name: str, flag: str, exc: BaseException) -> BackendError:
+def hub_error(what: str, name: str, flag: str, exc: BaseException, download: str | None = None,
+              local: str = "directory") -> BackendError:
+    """The one message for "not local, not cached, and the hub did not give it" (every loader uses it)."""
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
     return BackendError(
-        f"Could not load {what} {name!r}: it is not a local directory, not in the Hugging Face cache, "
-        f"and the hub {'is disabled (HF_HUB_OFFLINE=1)' if offline else 'could not provide it'} ({reason}). "
-        f"Download it where the hub is reachable (`hf download {name}`) or pass a local directory with {flag}."
+        f"Could not load {what} {name!r}: it is not a local {local}, not in the Hugging Face cache, "
+        f"and the hub {'is disabled (HF_HUB_OFFLINE=1)' if offline else 'could not provide it'} ({reason[:200]}). "
+        f"Download it where the hub is reachable (`{download or f'hf download {name}'}`) or pass a local {local} "
+        f"with {flag}."
     )
 
 
@@ -110,7 +113,7 @@ def load_config(base_model: str) -> Any:
     try:
         return AutoConfig.from_pretrained(os.path.expanduser(base_model))
     except OSError as exc:
-        raise _hub_error("base model", base_model, "--base-model", exc) from None
+        raise hub_error("base model", base_model, "--base-model", exc) from None
 
 
 def load_tokenizer(base_model: str, adapter: str | None, require_chat_template: bool = True) -> Any:
@@ -123,7 +126,7 @@ def load_tokenizer(base_model: str, adapter: str | None, require_chat_template: 
     try:
         tokenizer = AutoTokenizer.from_pretrained(os.path.expanduser(source))
     except OSError as exc:
-        raise _hub_error("tokenizer of", source, "--base-model", exc) from None
+        raise hub_error("tokenizer of", source, "--base-model", exc) from None
     if tokenizer.pad_token is None:
         vocab = tokenizer.get_vocab()
         tokenizer.pad_token = LLAMA3_PAD if LLAMA3_PAD in vocab else tokenizer.eos_token
@@ -212,7 +215,7 @@ def load_model(base_model: str, adapter: str | None = None, quantization: str = 
     except torch.OutOfMemoryError:
         raise _oom_error("loading", base_model, quantization) from None
     except OSError as exc:
-        raise _hub_error("base model", base_model, "--base-model", exc) from None
+        raise hub_error("base model", base_model, "--base-model", exc) from None
     tokenizer = load_tokenizer(base_model, adapter, require_chat_template)
     embeddings = model.get_input_embeddings().num_embeddings
     if len(tokenizer) > embeddings:
@@ -249,4 +252,4 @@ def _attach_adapter(model: Any, base_model: str, adapter: str, quantization: str
             f"{f' (it was trained on {trained_on!r})' if trained_on else ''}: {detail[:300]}. "
             "Load it with the base model it was made for.") from None
     except OSError as exc:
-        raise _hub_error("adapter", adapter, "--adapter", exc) from None
+        raise hub_error("adapter", adapter, "--adapter", exc) from None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from inference.backend import BackendError, GenerationConfig
-from inference.context import fit_messages, normalize_messages
+from inference.context import ContextWindow
 from inference.encode import PromptEncoder
 from inference.loading import (DEFAULT_BASE_MODEL, QUANTIZATIONS, LoadedModel, avoid_cudnn_attention, load_model,
                                stop_token_ids)
@@ -62,6 +62,9 @@ class TransformersBackend:
         self.max_batch_size = max_batch_size
         self.stop_ids = stop_token_ids(self.tokenizer, self.model)
         self.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
+        self.window = ContextWindow(
+            self.max_context_tokens, self._render,
+            lambda text: self.tokenizer(text, add_special_tokens=False).input_ids, self.tokenizer.decode)
         self.encoder = PromptEncoder(
             self._render, lambda text: self.tokenizer(text, add_special_tokens=False).input_ids,
             lambda text: self.tokenizer(text, add_special_tokens=False, split_special_tokens=True).input_ids,
@@ -94,30 +97,17 @@ class TransformersBackend:
     def _render(self, messages: list[dict]) -> str:
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
-    def _count(self, messages: list[dict]) -> int:
-        return len(self.tokenizer(self._render(messages), add_special_tokens=False).input_ids)
-
-    def _truncate(self, text: str, n: int, keep_end: bool) -> str:
-        ids = self.tokenizer(text, add_special_tokens=False).input_ids
-        return self.tokenizer.decode(ids[-n:] if keep_end else ids[:n])
-
     def prompt_budget(self, max_new_tokens: int) -> tuple[int, int]:
-        """(prompt tokens, new tokens): the reply keeps its room unless it would take over 3/4 of the window."""
-        new = min(max_new_tokens, self.max_context_tokens * 3 // 4)
-        return self.max_context_tokens - new, new
-
-    def fit(self, messages: list[dict], max_new_tokens: int) -> list[dict]:
-        """The conversation as plain-text messages, cut to leave room for the reply in the window."""
-        budget, _ = self.prompt_budget(max_new_tokens)
-        return fit_messages(normalize_messages(messages), budget, self._count, self._truncate)
+        """(prompt tokens, new tokens) within the context window."""
+        return self.window.budget(max_new_tokens)
 
     def render_prompt(self, messages: list[dict], max_new_tokens: int) -> str:
         """The templated prompt after normalising content and fitting the context window."""
-        return self._render(self.fit(messages, max_new_tokens))
+        return self._render(self.window.fit(messages, max_new_tokens))
 
     def prompt_ids(self, messages: list[dict], max_new_tokens: int) -> list[int]:
         """The prompt's token ids; message text is plain text (typed special tokens stay text)."""
-        return self.encoder.encode(self.fit(messages, max_new_tokens))
+        return self.encoder.encode(self.window.fit(messages, max_new_tokens))
 
     def _encode(self, conversations: list[list[dict]], config: GenerationConfig) -> Any:
         ids = [self.prompt_ids(m, config.max_new_tokens) for m in conversations]

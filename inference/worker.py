@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
+
+_DONE = object()
 
 
 class GenerationWorker:
@@ -40,7 +42,33 @@ class GenerationWorker:
             return fn()
         return self.submit(fn).result()
 
-    def close(self) -> None:
+    def stream(self, produce: Callable[[Callable[[str], None], threading.Event], None]) -> Iterator[str]:
+        """Run ``produce(emit, cancelled)`` on the worker and yield each piece it emits, as it emits it.
+
+        When the caller stops reading (the user pressed Stop), ``cancelled`` is set so ``produce`` can
+        stop; an exception in ``produce`` is raised here after the pieces before it.
+        """
+        pieces: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        cancelled = threading.Event()
+
+        def job() -> None:
+            try:
+                produce(pieces.put, cancelled)
+            finally:
+                pieces.put(_DONE)
+
+        future = self.submit(job)
+        try:
+            while (piece := pieces.get()) is not _DONE:
+                yield piece
+        finally:
+            cancelled.set()
+        future.result()
+
+    def close(self, final: Callable[[], Any] | None = None) -> None:
+        """Stop after the queued jobs; ``final`` runs on the worker last (e.g. freeing the model)."""
+        if final is not None:
+            self.submit(final)
         self._jobs.put(None)
 
     def _run(self) -> None:

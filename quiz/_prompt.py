@@ -71,3 +71,49 @@ def build_messages(topic: str, count: int, difficulty: str, focus: str, avoid: l
     lines += ["", "Use exactly this layout (the example is about a different topic - do not copy it):",
               "", EXAMPLE]
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
+
+
+# -- JSON mode: for backends that constrain output to a schema (llama.cpp, OpenAI-compatible servers) --
+# The schema fixes the structure, so the prompt only has to ask for good content. Everything that does
+# not depend on the request comes first and the topic last, so a backend that reuses the KV cache of a
+# shared prefix (llama.cpp here) reads only the last few lines for a new quiz.
+JSON_SYSTEM = (
+    "You are a patient teacher who writes clear, accurate multiple-choice quiz questions as JSON. "
+    "Each question has exactly 4 specific options, exactly one of them correct; never \"All of the above\", "
+    "\"None of the above\" or an option that refers to other options. \"answer\" is the letter of the correct "
+    "option (A-D) and \"explanation\" is one short sentence saying why it is right."
+)
+# Lengths in characters: room for real questions, and a bound on what a runaway model can write.
+STEM_CHARS, OPTION_CHARS, EXPLANATION_CHARS = 300, 150, 300
+
+
+def quiz_schema(count: int) -> dict:
+    """The JSON schema of a reply with exactly ``count`` questions."""
+    question = {
+        "type": "object",
+        "properties": {
+            "question": {"type": "string", "minLength": 8, "maxLength": STEM_CHARS},
+            "options": {"type": "array", "minItems": 4, "maxItems": 4,
+                        "items": {"type": "string", "minLength": 1, "maxLength": OPTION_CHARS}},
+            "answer": {"type": "string", "enum": ["A", "B", "C", "D"]},
+            "explanation": {"type": "string", "minLength": 8, "maxLength": EXPLANATION_CHARS},
+        },
+        "required": ["question", "options", "answer", "explanation"],
+        "additionalProperties": False,
+    }
+    return {"type": "object", "properties": {"questions": {"type": "array", "minItems": count, "maxItems": count,
+                                                           "items": question}},
+            "required": ["questions"], "additionalProperties": False}
+
+
+def build_json_messages(topic: str, count: int, difficulty: str, avoid: list[str]) -> list[dict]:
+    """The conversation for one JSON-mode request: ``count`` questions on ``topic``."""
+    lines = ["Write the quiz below as JSON: {\"questions\": [{\"question\": ..., \"options\": [4 texts], "
+             "\"answer\": \"A\"-\"D\", \"explanation\": ...}, ...]}.", ""]
+    if avoid:
+        lines += ["Do not repeat these questions, which are already in the quiz:"]
+        lines += [f"- {stem[:120]}" for stem in avoid] + [""]
+    lines += [f"Difficulty: {DIFFICULTY[difficulty]}.",
+              f"Number of questions: {count}.",
+              f"Topic: {topic}"]
+    return [{"role": "system", "content": JSON_SYSTEM}, {"role": "user", "content": "\n".join(lines)}]

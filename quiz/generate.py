@@ -18,7 +18,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from quiz._prompt import DIFFICULTY, FOCUSES, build_messages
+from quiz._json import parse_json
+from quiz._prompt import DIFFICULTY, FOCUSES, build_json_messages, build_messages, quiz_schema
 from quiz._text import squash
 from quiz._validate import N_OPTIONS, REASONS, rejection
 from quiz.parse import parse_quiz
@@ -34,6 +35,8 @@ MAX_QUESTIONS = 50
 CHUNK_SIZE = 3  # questions per request: short replies keep a 3B model on format and off truncation
 MAX_EXTRA_ROUNDS = 3
 TOKENS_PER_QUESTION = 160  # stem + 4 options + answer + one-sentence explanation, with room to spare
+# JSON mode: the schema bounds each string (quiz/_prompt.py), so a question cannot run past this.
+TOKENS_PER_JSON_QUESTION = 220
 
 
 class QuizGenerationError(RuntimeError):
@@ -70,11 +73,42 @@ def check_difficulty(difficulty: str) -> str:
     return value
 
 
-def _config(count: int, seed: int) -> GenerationConfig:
+def _config(count: int, seed: int, schema: dict | None = None) -> GenerationConfig:
     from inference.backend import GenerationConfig  # pure Python, but keeps `import quiz` minimal
 
-    return GenerationConfig(max_new_tokens=count * TOKENS_PER_QUESTION + 64, temperature=0.7, top_p=0.9,
-                            seed=seed)
+    per_question = TOKENS_PER_JSON_QUESTION if schema else TOKENS_PER_QUESTION
+    return GenerationConfig(max_new_tokens=count * per_question + 64, temperature=0.7, top_p=0.9, seed=seed,
+                            json_schema=schema)
+
+
+def constrained(backend: Backend) -> bool:
+    """Whether ``backend`` can constrain its reply to a JSON schema (then a quiz always parses)."""
+    return bool(getattr(getattr(backend, "capabilities", None), "json_schema", False))
+
+
+class _Collector:
+    """Accepted questions, each placed at its key position as it arrives (so it can be shown at once)."""
+
+    def __init__(self, n: int, key_rng: random.Random,
+                 on_question: Callable[[int, Question], None] | None) -> None:
+        self.n, self.key_rng, self.on_question = n, key_rng, on_question
+        self.positions = balanced_positions(n, N_OPTIONS, key_rng)
+        self.questions: list[Question] = []
+        self.seen: set[str] = set()
+        self.rejected: Counter = Counter()
+
+    def offer(self, question: Question) -> None:
+        reason = rejection(question, self.seen)
+        if reason is not None:
+            self.rejected[reason] += 1
+            return
+        if len(self.questions) == self.n:
+            return
+        placed = question.with_answer_at(self.positions[len(self.questions)], self.key_rng)
+        self.questions.append(placed)
+        self.seen.add(squash(question.question))
+        if self.on_question is not None:
+            self.on_question(len(self.questions) - 1, placed)
 
 
 def _requests(topic: str, missing: int, difficulty: str, rng: random.Random, avoid: list[str]
@@ -85,20 +119,36 @@ def _requests(topic: str, missing: int, difficulty: str, rng: random.Random, avo
             for i in range(chunks)]
 
 
-def _accept(replies: list[str], accepted: list[Question], seen: set[str], rejected: Counter,
-            n: int) -> None:
-    """Parse the replies and move the valid, new questions into ``accepted`` (up to ``n``)."""
+def _accept(replies: list[str], collector: _Collector) -> None:
+    """Parse the replies and offer every question to the collector, in order."""
     for reply in replies:
         questions = parse_quiz(reply)
         if not questions:
-            rejected["reply without questions"] += 1
+            collector.rejected["reply without questions"] += 1
         for question in questions:
-            reason = rejection(question, seen)
-            if reason is None and len(accepted) < n:
-                accepted.append(question)
-                seen.add(squash(question.question))
-            elif reason is not None:
-                rejected[reason] += 1
+            collector.offer(question)
+
+
+def _json_round(backend: Backend, topic: str, missing: int, difficulty: str, avoid: list[str], seed: int,
+                collector: _Collector, on_progress: Callable[[int, int], None] | None) -> str:
+    """One schema-constrained request, streamed: each question is offered as soon as its object closes."""
+    messages = build_json_messages(topic, missing, difficulty, avoid)
+    text, offered = "", 0
+    for delta in backend.stream_chat(messages, _config(missing, seed, quiz_schema(missing))):
+        text += delta
+        if "}" not in delta:
+            continue
+        complete = parse_json(text)
+        for question in complete[offered:]:
+            collector.offer(question)
+            if on_progress is not None:
+                on_progress(len(collector.questions), collector.n)
+        offered = max(offered, len(complete))
+    for question in parse_json(text)[offered:]:
+        collector.offer(question)
+    if offered == 0 and not parse_json(text):
+        collector.rejected["reply without questions"] += 1
+    return text
 
 
 def _failure(topic: str, n: int, accepted: int, rounds: int, rejected: Counter,
@@ -115,19 +165,25 @@ def _failure(topic: str, n: int, accepted: int, rounds: int, rejected: Counter,
 
 def generate_quiz(backend: Backend, topic: str, n: int = 10, difficulty: str = "medium", *,
                   seed: int | None = None, max_extra_rounds: int = MAX_EXTRA_ROUNDS,
-                  on_progress: Callable[[int, int], None] | None = None) -> Quiz:
+                  on_progress: Callable[[int, int], None] | None = None,
+                  on_question: Callable[[int, Question], None] | None = None) -> Quiz:
     """Write a quiz of exactly ``n`` validated questions about ``topic``.
 
-    Requests go to ``backend.chat_batch`` in chunks of ``CHUNK_SIZE`` questions, each with a
-    different focus. A question is kept when it has a stem, 4 distinct non-empty options, no
-    "all/none of the above"-style option, a key, and is new. Missing questions are asked for again,
-    at most ``max_extra_rounds`` times, then ``QuizGenerationError`` says what went wrong. The
-    options are shuffled so the key's position is uniform. ``seed=None`` draws a fresh sampling
+    A backend that can constrain its output to a JSON schema gets one streamed request for all the
+    questions, in a schema that makes every reply parse; each question is validated as soon as its
+    JSON object is complete. Other backends get ``chat_batch`` requests in chunks of ``CHUNK_SIZE``
+    questions, each with a different focus, read by the tolerant parser. A question is kept when it
+    has a stem, 4 distinct non-empty options, no "all/none of the above"-style option, a key, and is
+    new. Missing questions are asked for again, at most ``max_extra_rounds`` times, then
+    ``QuizGenerationError`` says what went wrong.
+
+    The options are shuffled so the key's position is uniform. ``seed=None`` draws a fresh sampling
     seed, so every call gives a new quiz, and places the keys from the operating system's secret
     random source: nothing a quiz-taker can see (the questions, the option order, even the sampling
     seed stored on the quiz) predicts them. An explicit ``seed`` reproduces the whole quiz, key
     positions included — for tests and offline use, never for quizzes shown to students.
-    ``on_progress(done, n)`` is called after each round.
+    ``on_progress(done, n)`` is called after each round (and each question in JSON mode);
+    ``on_question(index, question)`` as each question is accepted, already in its final form.
     """
     topic = clean_topic(topic)
     difficulty = check_difficulty(difficulty)
@@ -138,22 +194,24 @@ def generate_quiz(backend: Backend, topic: str, n: int = 10, difficulty: str = "
     key_rng = random.Random(f"key-positions-{seed}") if seed is not None else secrets.SystemRandom()
     seed = secrets.randbits(32) if seed is None else seed
     rng = random.Random(seed)
-    accepted: list[Question] = []
-    seen: set[str] = set()
-    rejected: Counter = Counter()
+    collector = _Collector(n, key_rng, on_question)
     raw: list[str] = []
+    json_mode = constrained(backend)
     for round_index in range(1 + max_extra_rounds):
-        avoid = [q.question for q in accepted[-10:]]
-        conversations = _requests(topic, n - len(accepted), difficulty, rng, avoid)
-        replies = backend.chat_batch(conversations, _config(CHUNK_SIZE, rng.randrange(2**31)))
-        raw.extend(replies)
-        _accept(replies, accepted, seen, rejected, n)
+        avoid = [q.question for q in collector.questions[-10:]]
+        missing = n - len(collector.questions)
+        if json_mode:
+            raw.append(_json_round(backend, topic, missing, difficulty, avoid, rng.randrange(2**31), collector,
+                                   on_progress))
+        else:
+            conversations = _requests(topic, missing, difficulty, rng, avoid)
+            replies = backend.chat_batch(conversations, _config(CHUNK_SIZE, rng.randrange(2**31)))
+            raw.extend(replies)
+            _accept(replies, collector)
         log.info("quiz round %d: %d/%d questions on %r (rejected so far: %s)",
-                 round_index + 1, len(accepted), n, topic, dict(rejected))
+                 round_index + 1, len(collector.questions), n, topic, dict(collector.rejected))
         if on_progress is not None:
-            on_progress(len(accepted), n)
-        if len(accepted) == n:
-            positions = balanced_positions(n, N_OPTIONS, key_rng)
-            questions = [q.with_answer_at(p, key_rng) for q, p in zip(accepted, positions)]
-            return Quiz(topic, difficulty, questions, seed=seed, raw_outputs=raw)
-    raise _failure(topic, n, len(accepted), 1 + max_extra_rounds, rejected, raw)
+            on_progress(len(collector.questions), n)
+        if len(collector.questions) == n:
+            return Quiz(topic, difficulty, collector.questions, seed=seed, raw_outputs=raw)
+    raise _failure(topic, n, len(collector.questions), 1 + max_extra_rounds, collector.rejected, raw)

@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 from inference.backend import GenerationConfig
+from inference.registry import Capabilities
 
 Reply = str | Callable[[list[dict]], str]
 
@@ -18,9 +19,14 @@ class ScriptedBackend:
     """Returns queued replies in order; when the queue is empty, ``default`` answers (or it raises)."""
 
     name = "scripted"
+    description = "scripted (test replies)"
 
     def __init__(self, replies: list[Reply] | None = None, default: Reply | None = None,
-                 chunk_size: int = 4) -> None:
+                 chunk_size: int = 4, json_schema: bool = False, concurrent: bool = False) -> None:
+        # json_schema=True: claims to constrain output to GenerationConfig.json_schema (the queued
+        # replies are then expected to be JSON), like llama.cpp and OpenAI-compatible servers.
+        self.capabilities = Capabilities(json_schema=json_schema, concurrent=concurrent)
+        self.closed = False
         self._replies: deque[Reply] = deque(replies or [])
         self.default = default
         self.chunk_size = chunk_size
@@ -49,3 +55,6 @@ class ScriptedBackend:
         with self._lock:
             self.calls.append(("chat_batch", conversations, config))
         return [self._next(messages) for messages in conversations]
+
+    def close(self) -> None:
+        self.closed = True

@@ -3,6 +3,7 @@ balancing the key's position, prompts and topic clean-up."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 
@@ -266,3 +267,55 @@ def test_progress_is_reported_after_each_round() -> None:
     seen = []
     generate_quiz(backend, "facts", n=1, seed=1, on_progress=lambda done, total: seen.append((done, total)))
     assert seen == [(0, 1), (1, 1)]
+
+
+# -- JSON mode: backends that constrain their reply to a schema ----------------------------------
+
+def json_quiz(start: int, count: int) -> str:
+    """What a schema-constrained model writes: {"questions": [...]} with ``count`` new questions."""
+    questions = [{"question": f"What is fact number {k}?", "options": [f"wrong {k}a", f"right {k}", f"wrong {k}b",
+                                                                        f"wrong {k}c"],
+                  "answer": "B", "explanation": f"fact {k} is right."} for k in range(start, start + count)]
+    return json.dumps({"questions": questions}, indent=1)
+
+
+def test_json_backends_get_one_streamed_request_with_the_schema_and_questions_arrive_one_by_one() -> None:
+    backend = ScriptedBackend([json_quiz(1, 10)], json_schema=True, chunk_size=7)
+    arrived: list[tuple[int, str, int]] = []
+    quiz = generate_quiz(backend, "facts", n=10, on_question=lambda i, q: arrived.append(
+        (i, q.question, len(backend.calls))))
+    assert [kind for kind, *_ in backend.calls] == ["stream_chat"]
+    (_, [messages], config) = backend.calls[0]
+    schema = config.json_schema["properties"]["questions"]
+    assert (schema["minItems"], schema["maxItems"]) == (10, 10)
+    assert messages[-1]["content"].endswith("Topic: facts")  # the topic last: the rest is a cacheable prefix
+    assert [q for _, q, _ in arrived] == [f"What is fact number {k}?" for k in range(1, 11)]
+    assert [q.question for q in quiz.questions] == [q for _, q, _ in arrived]
+    assert all(q.correct_option == f"right {k}" for k, q in enumerate(quiz.questions, 1))
+
+
+def test_json_questions_are_offered_while_the_reply_streams() -> None:
+    seen_at: list[int] = []
+    text = json_quiz(1, 3)
+
+    class Streaming(ScriptedBackend):
+        def stream_chat(self, messages, config=None):
+            self.calls.append(("stream_chat", [messages], config))
+            for i in range(0, len(text), 5):
+                self.sent = i + 5
+                yield text[i:i + 5]
+
+    backend = Streaming(json_schema=True)
+    generate_quiz(backend, "facts", n=3, on_question=lambda i, q: seen_at.append(backend.sent))
+    assert len(seen_at) == 3 and seen_at[0] < len(text) // 2 < seen_at[2]  # first well before the end
+
+
+def test_json_mode_tops_up_rejected_questions_and_avoids_repeats() -> None:
+    duplicate = json.loads(json_quiz(1, 3))
+    duplicate["questions"][2] = duplicate["questions"][0]  # a repeat is rejected
+    backend = ScriptedBackend([json.dumps(duplicate), json_quiz(7, 1)], json_schema=True)
+    quiz = generate_quiz(backend, "facts", n=3)
+    assert [q.question for q in quiz.questions] == [f"What is fact number {k}?" for k in (1, 2, 7)]
+    (_, [second], config) = backend.calls[1]
+    assert config.json_schema["properties"]["questions"]["maxItems"] == 1
+    assert "What is fact number 1?" in second[-1]["content"]  # asked not to repeat what it has
