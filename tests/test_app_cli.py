@@ -52,7 +52,7 @@ def test_environment_variables_set_every_flag_and_flags_win(monkeypatch: pytest.
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("QUANTIZATION", "8bit",
      "--quantization (or TUTOR_QUANTIZATION) must be one of auto, 4bit, none, got '8bit' from TUTOR_QUANTIZATION"),
-    ("BACKEND", "vllm", "--backend (or TUTOR_BACKEND) must be one of auto, transformers"),
+    ("BACKEND", "vllm", "--backend (or TUTOR_BACKEND) must be one of auto, transformers, llamacpp"),
     ("PORT", "http", "--port (or TUTOR_PORT) must be a whole number from 1 to 65535, got 'http' from TUTOR_PORT"),
     ("MAX_CONTEXT", "nan", "--max-context (or TUTOR_MAX_CONTEXT) must be a whole number from 64 to 1048576"),
     ("SHARE", "maybe", "--share (or TUTOR_SHARE) must be 1/true/yes or 0/false/no, got 'maybe' from TUTOR_SHARE"),
@@ -87,10 +87,22 @@ def test_missing_model_directory_is_one_clear_line(capsys, tmp_path: Path):
 
 def test_hub_model_without_the_hub_names_the_fix(capsys):
     # conftest sets HF_HUB_OFFLINE=1: the same path as an unreachable hub, without waiting for retries.
-    assert app.main(["--base-model", DEFAULT_BASE_MODEL]) == 1
+    assert app.main(["--backend", "transformers", "--base-model", DEFAULT_BASE_MODEL]) == 1
     (line,) = _error_lines(capsys.readouterr().err)
     assert line.startswith(f"error: Could not load base model {DEFAULT_BASE_MODEL!r}")
     assert f"hf download {DEFAULT_BASE_MODEL}" in line
+
+
+def test_default_on_a_cpu_fetches_the_q4_gguf_and_names_the_fix_offline(capsys, monkeypatch):
+    """`python app.py` with no flags on a machine without CUDA serves the Q4_K_M GGUF through llama.cpp."""
+    pytest.importorskip("llama_cpp")
+    monkeypatch.setattr("inference.registry.cuda_available", lambda: False)
+    assert app.main([]) == 1
+    (line,) = _error_lines(capsys.readouterr().err)
+    assert line.startswith("error: Could not load GGUF "
+                           "'unsloth/Llama-3.2-3B-Instruct-GGUF:Llama-3.2-3B-Instruct-Q4_K_M.gguf'")
+    assert line.endswith("(`hf download unsloth/Llama-3.2-3B-Instruct-GGUF Llama-3.2-3B-Instruct-Q4_K_M.gguf`) "
+                         "or pass a local file with --gguf.")
 
 
 def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -102,7 +114,7 @@ def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
 def test_unreachable_hub_exits_with_the_loading_error(tmp_path: Path):
     env = {"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf"),
            "HF_ENDPOINT": f"http://127.0.0.1:{free_port()}"}  # nothing listens there: connection refused
-    proc = _start(["--base-model", DEFAULT_BASE_MODEL], env)
+    proc = _start(["--backend", "transformers", "--base-model", DEFAULT_BASE_MODEL], env)
     output, _ = proc.communicate(timeout=240)
     assert proc.returncode == 1
     (line,) = _error_lines(output)

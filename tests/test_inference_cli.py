@@ -49,7 +49,8 @@ def test_repl_keeps_history_resets_and_exits(tiny_model_dir):
 
 @pytest.mark.parametrize("args, message", [
     (("--base-model", "/nonexistent/model"), "error: base model '/nonexistent/model' not found"),
-    (("--base-model", "unsloth/Llama-3.2-3B-Instruct"), "error: Could not load base model"),
+    (("--base-model", "unsloth/Llama-3.2-3B-Instruct", "--backend", "transformers"), "error: Could not load base model"),
+    (("--base-model", "unsloth/Llama-3.2-3B-Instruct", "--backend", "llamacpp"), "error: Could not load GGUF"),
     (("--temperature", "-1"), "error: temperature must be 0 (greedy) or a positive number, got -1.0"),
 ])
 def test_errors_are_one_line_on_stderr(args, message, tmp_path):

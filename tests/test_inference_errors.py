@@ -11,7 +11,7 @@ from tests import tiny_models
 
 
 def load(base, adapter=None, **kw):
-    return load_backend(base_model=str(base), adapter=adapter and str(adapter), warmup=False, **kw)
+    return load_backend("transformers", base_model=str(base), adapter=adapter and str(adapter), warmup=False, **kw)
 
 
 def test_missing_base_directory(tmp_path):
