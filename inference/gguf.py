@@ -182,3 +182,89 @@ def adapter_base_from(adapter: str) -> str | None:
         return read_adapter_base(str(path)) if path.is_dir() else None
     except (OSError, json.JSONDecodeError):
         return None
+
+
+# -- reading tensor shapes from a GGUF header (standard library only) -----------------------------
+# GGUF v2/v3 layout: magic, version u32, tensor count u64, metadata count u64, metadata key/value pairs,
+# then per tensor: name, n_dims u32, dims u64 each (innermost first), type u32, offset u64.
+_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+_STRING, _ARRAY = 8, 9
+
+
+class _Reader:
+    def __init__(self, f) -> None:
+        self.f = f
+
+    def take(self, fmt: str):
+        import struct
+
+        size = struct.calcsize("<" + fmt)
+        data = self.f.read(size)
+        if len(data) != size:
+            raise ValueError("file ends inside its header")
+        return struct.unpack("<" + fmt, data)[0]
+
+    def string(self) -> str:
+        length = self.take("Q")
+        if length > 1 << 24:
+            raise ValueError("implausible string length")
+        return self.f.read(length).decode("utf-8", "replace")
+
+    def skip_value(self, kind: int) -> None:
+        if kind in _SCALARS:
+            self.take(_SCALARS[kind])
+        elif kind == _STRING:
+            self.string()
+        elif kind == _ARRAY:
+            item, count = self.take("I"), self.take("Q")
+            if item in _SCALARS:
+                import struct
+
+                self.f.seek(struct.calcsize("<" + _SCALARS[item]) * count, 1)
+            else:
+                for _ in range(count):
+                    self.skip_value(item)
+        else:
+            raise ValueError(f"unknown metadata type {kind}")
+
+
+def tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Every tensor's shape (innermost dimension first, as ggml stores it) from a GGUF file's header."""
+    with Path(path).open("rb") as f:
+        reader = _Reader(f)
+        if f.read(4) != GGUF_MAGIC:
+            raise ValueError("not a GGUF file")
+        reader.take("I")
+        n_tensors, n_kv = reader.take("Q"), reader.take("Q")
+        for _ in range(n_kv):
+            reader.string()
+            reader.skip_value(reader.take("I"))
+        shapes = {}
+        for _ in range(n_tensors):
+            name = reader.string()
+            dims = tuple(reader.take("Q") for _ in range(reader.take("I")))
+            reader.take("I"), reader.take("Q")
+            shapes[name] = dims
+        return shapes
+
+
+def lora_mismatch(model: Path, lora: Path) -> str | None:
+    """Why the GGUF LoRA ``lora`` cannot apply to ``model`` (llama.cpp would crash on it), or None.
+
+    Each ``X.lora_a`` must read X's input (same innermost size) and each ``X.lora_b`` write X's output.
+    """
+    try:
+        base, adapter = tensor_shapes(model), tensor_shapes(lora)
+    except (OSError, ValueError) as exc:
+        return f"could not read the GGUF headers ({exc})"
+    for name, shape in adapter.items():
+        target, _, part = name.rpartition(".lora_")
+        if part not in ("a", "b"):
+            continue
+        if target not in base:
+            return f"it changes {target}, which the model does not have"
+        wanted = base[target][0] if part == "a" else base[target][1]
+        have = shape[0] if part == "a" else shape[1]
+        if have != wanted:
+            return f"{target} is {base[target][0]}x{base[target][1]} in the model, the adapter expects size {have}"
+    return None

@@ -27,7 +27,7 @@ from typing import Any
 from inference.backend import BackendError, GenerationConfig
 from inference.context import ContextWindow
 from inference.encode import PromptEncoder
-from inference.gguf import adapter_to_gguf, gguf_metadata_summary, known_gguf, resolve_gguf
+from inference.gguf import adapter_to_gguf, gguf_metadata_summary, known_gguf, lora_mismatch, resolve_gguf
 from inference.kv_cache import PrefixCache, common_prefix
 from inference.loading import DEFAULT_BASE_MODEL, looks_like_path
 from inference.registry import BackendSpec, Capabilities, option
@@ -198,9 +198,13 @@ class LlamaCppBackend:
             emit(tail)
 
     def _grammar(self, schema: dict) -> Any:
-        from llama_cpp.llama_grammar import LlamaGrammar
+        from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
 
-        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        grammar = json_schema_to_gbnf(json.dumps(schema))
+        # llama-cpp-python's converter lets raw control characters (a newline) into JSON strings, which
+        # strict JSON readers refuse; llama.cpp's own converter excludes them, as JSON requires.
+        grammar = grammar.replace('char ::= [^"\\\\] |', 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |')
+        return LlamaGrammar.from_string(grammar, verbose=False)
 
     # -- Backend protocol ------------------------------------------------------------------------
     def stream_chat(self, messages: list[dict], config: GenerationConfig | None = None) -> Iterator[str]:
@@ -253,6 +257,10 @@ def load_llamacpp_backend(options: LlamaCppOptions) -> LlamaCppBackend:
     if options.adapter:
         base_dir = options.base_model if looks_like_path(options.base_model) else None
         lora = adapter_to_gguf(options.adapter, base_dir)
+        problem = lora_mismatch(path, lora)
+        if problem:  # llama.cpp does not check shapes: it would crash on the first token
+            raise BackendError(f"the LoRA adapter does not fit GGUF {path.name!r} ({problem}): load it with the base "
+                               "model it was trained on")
     llm = _open(path, options, lora)
     logger.info("loaded %s%s with llama.cpp (%d threads)", path.name, f" + {options.adapter}" if lora else "",
                 llm.n_threads)

@@ -61,3 +61,24 @@ def llama3_tokenizer():
     if not model_file.is_file():
         pytest.skip(f"real Llama 3 tokenizer not found at {model_file} (shared data folder absent)")
     return tiny_models.build_llama3_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(llama3_tokenizer, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A tiny Llama 3 (real tokenizer, float16-exact weights) as a transformers folder and as f16 and q8_0
+    GGUF files written by llama.cpp's converter, plus a PEFT adapter for it: ``{"hf", "f16", "q8_0",
+    "adapter"}`` paths. Skips where llama-cpp-python or llama.cpp's scripts are missing."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (requirements-dev.txt)")
+    from inference.gguf import llama_cpp_source
+    from training.gguf import convert
+
+    source = llama_cpp_source()
+    if source is None:
+        pytest.skip("no llama.cpp source: `make test` unpacks llama-cpp-python's into .venv/src; or set LLAMA_CPP_DIR")
+    root = tmp_path_factory.mktemp("tiny-gguf")
+    hf = tiny_models.build_tiny_llama3(root / "hf", llama3_tokenizer)
+    files = {"hf": hf, "adapter": tiny_models.save_random_adapter(hf, root / "adapter", float16_exact=True)}
+    for outtype in ("f16", "q8_0"):
+        files[outtype] = convert(source, hf, root / f"tiny-{outtype}.gguf", outtype)
+    return files
+

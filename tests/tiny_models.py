@@ -170,8 +170,11 @@ def build_tiny_llama(out_dir: Path, seed: int = 0, **config_overrides) -> Path:
     return out_dir
 
 
-def save_random_adapter(base_dir: Path, out_dir: Path, seed: int = 1, r: int = 8) -> Path:
-    """A real PEFT LoRA adapter on all 7 projections with random (non-zero) B, so it changes output."""
+def save_random_adapter(base_dir: Path, out_dir: Path, seed: int = 1, r: int = 8, float16_exact: bool = False) -> Path:
+    """A real PEFT LoRA adapter on all 7 projections with random (non-zero) B, so it changes output.
+
+    ``float16_exact`` rounds its weights to float16, so an f16 GGUF LoRA holds exactly the same adapter.
+    """
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -183,5 +186,33 @@ def save_random_adapter(base_dir: Path, out_dir: Path, seed: int = 1, r: int = 8
         target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
     )
     peft_model = get_peft_model(model, config)
+    if float16_exact:
+        with torch.no_grad():
+            for name, parameter in peft_model.named_parameters():
+                if "lora_" in name:
+                    parameter.copy_(parameter.half().float())
     peft_model.save_pretrained(out_dir)
+    return out_dir
+
+
+def build_tiny_llama3(out_dir: Path, llama3_tokenizer, seed: int = 0, **config_overrides) -> Path:
+    """A tiny random Llama with the real Llama 3 tokenizer (llama.cpp recognises it, so it converts to
+    GGUF), its weights rounded to float16 so that an f16 GGUF holds exactly the same model."""
+    import torch
+    from transformers import GenerationConfig, LlamaForCausalLM
+
+    eot = llama3_tokenizer.convert_tokens_to_ids("<|eot_id|>")
+    config = tiny_llama_config(len(llama3_tokenizer), bos_token_id=llama3_tokenizer.bos_token_id, eos_token_id=eot,
+                               **config_overrides)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(parameter.half().float())
+    model.generation_config = GenerationConfig(
+        bos_token_id=config.bos_token_id,
+        eos_token_id=[eot, llama3_tokenizer.convert_tokens_to_ids("<|end_of_text|>")])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    llama3_tokenizer.save_pretrained(out_dir)
     return out_dir
