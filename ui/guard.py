@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import logging
 import math
+import reprlib
 from typing import Any
 
 import gradio as gr
 from gradio.exceptions import Error
 
 logger = logging.getLogger(__name__)
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80
 
 # Characters, not tokens: counted before any tokenizing. A 4096-token context holds ~16k characters of
 # English, so a longer message could not be read whole anyway.
@@ -28,6 +31,9 @@ MAX_SYSTEM_PROMPT_CHARS = 8_000
 MAX_TOPIC_CHARS = 500
 # Any other text value (a chat history sent by the page, an API argument): far above real use.
 MAX_VALUE_CHARS = 1_000_000
+# Values inside one list/dict argument (quiz answers, a chat history): the checks run on the server's event
+# loop, so they stop here instead of walking all of a 20 MB list while every other user waits.
+MAX_VALUE_ITEMS = 20_000
 _MAX_DEPTH = 8
 
 
@@ -59,8 +65,13 @@ def _check_text(value: str, what: str, limit: int) -> None:
                          f"{exc.start}): send UTF-8 text.") from None
 
 
-def _check_nested(value: Any, what: str, depth: int = 0) -> int:
+def _check_nested(value: Any, what: str, depth: int = 0, visited: list[int] | None = None) -> int:
     """Check every string inside lists/dicts (a chat history); returns the characters counted."""
+    visited = [0] if visited is None else visited
+    visited[0] += 1
+    if visited[0] > MAX_VALUE_ITEMS:
+        raise user_error(f"{what} holds too many values: over {MAX_VALUE_ITEMS:,} in all. "
+                         "Send fewer, or start a new conversation.")
     if depth > _MAX_DEPTH:
         raise user_error(f"{what} is nested too deeply: send plain values.")
     if isinstance(value, str):
@@ -70,7 +81,7 @@ def _check_nested(value: Any, what: str, depth: int = 0) -> int:
     items = value.items() if isinstance(value, dict) else value if isinstance(value, list) else ()
     for item in items:
         for part in (item if isinstance(value, dict) else (item,)):
-            total += _check_nested(part, what, depth + 1)
+            total += _check_nested(part, what, depth + 1, visited)
             if total > MAX_VALUE_CHARS:
                 raise user_error(f"{what} is too long: over {MAX_VALUE_CHARS:,} characters in all. "
                                  "Start a new conversation.")
@@ -80,7 +91,7 @@ def _check_nested(value: Any, what: str, depth: int = 0) -> int:
 def check_value(block: Any, index: int, value: Any) -> None:
     """Refuse a value that the component would mangle or that could tie up the server."""
     what = _name(block, index)
-    if value is None:
+    if value is None and not isinstance(block, gr.Slider):  # a slider has no empty value: its check fails on null
         return
     if isinstance(block, gr.Textbox):
         if not isinstance(value, str):
@@ -97,7 +108,7 @@ def check_value(block: Any, index: int, value: Any) -> None:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    text = _REPR.repr(value)  # bounded work, unlike repr() of a client's 20 MB list
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -115,6 +126,10 @@ class GuardedBlocks(gr.Blocks):
     async def preprocess_data(self, block_fn: Any, inputs: list[Any], state: Any,
                               explicit_call: bool = False) -> Any:
         self.validate_inputs(block_fn, inputs)
+        # A text box sends "" when cleared; an API client may send null. Handlers treat both as empty,
+        # but ChatInterface reads a null message before our function runs and fails with no message.
+        inputs = ["" if value is None and isinstance(block, gr.Textbox) else value
+                  for block, value in zip(block_fn.inputs, inputs)] + list(inputs[len(block_fn.inputs):])
         for i, (block, value) in enumerate(zip(block_fn.inputs, inputs)):
             if not getattr(block, "stateful", False):
                 check_value(block, i, value)

@@ -177,7 +177,9 @@ def _wire_api(tab: QuizTab, backend: Backend) -> None:
     They share the session's quiz state with nothing else: an API client has its own session.
     """
     handlers = _api_handlers(backend)
-    answers, quiz_json, result_json = (gr.JSON(visible=False) for _ in range(3))
+    # The label names the value in refusals ("'answers' must be ..."), as the other inputs' labels do.
+    answers = gr.JSON(visible=False, label="answers")
+    quiz_json, result_json = gr.JSON(visible=False), gr.JSON(visible=False)
     triggers = {name: gr.Button(visible=False) for name in handlers}
     triggers["generate_quiz"].click(
         handlers["generate_quiz"], [tab.topic, tab.difficulty], [tab.state, quiz_json], api_name="generate_quiz",
