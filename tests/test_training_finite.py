@@ -39,8 +39,9 @@ def test_weights_check_names_the_broken_tensor_and_the_fix():
     check_model_weights(model, "the final adapter", TrainConfig())  # finite: nothing to say
     with torch.no_grad():
         model[1].bias[0] = float("inf")
-    with pytest.raises(TrainingError, match=r"^1 of 4 trainable weight tensors became NaN or infinite \(e.g. 1.bias\), "
-                                            r"so the final adapter was not saved; lower --learning_rate \(now 0.0002\)"):
+    with pytest.raises(TrainingError, match=r"^1 of 4 trainable weight tensors became NaN or infinite \(e.g. "
+                                            r"1.bias\), so the final adapter was not saved; lower --learning_rate "
+                                            r"\(now 0.0002\)"):
         check_model_weights(model, "the final adapter", TrainConfig())
     model[1].bias.requires_grad_(False)  # a frozen base weight is not what training changed
     check_model_weights(model, "the final adapter", TrainConfig())

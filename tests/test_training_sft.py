@@ -163,8 +163,9 @@ def test_a_save_killed_midway_leaves_no_checkpoint_folder(six_steps, tiny_model_
     assert (tmp_path / ".checkpoint-staging" / "checkpoint-6" / "optimizer.pt").is_file()  # the half-written one
     with caplog.at_level("WARNING", logger="training.checkpoints"):
         second = resume(tiny_model_dir, qa_file, tmp_path)
-    assert [r.getMessage() for r in caplog.records if r.name == "training.checkpoints"] == ["skipping incomplete checkpoint .checkpoint-staging/checkpoint-6 (a save that was "
-                               "interrupted): the run probably stopped while writing it"]
+    assert [r.getMessage() for r in caplog.records if r.name == "training.checkpoints"] == [
+        "skipping incomplete checkpoint .checkpoint-staging/checkpoint-6 (a save that was interrupted): the run "
+        "probably stopped while writing it"]
     assert_resumed_exactly(first, second)
     assert (tmp_path / "checkpoint-6" / "trainer_state.json").is_file()
     assert not (tmp_path / ".checkpoint-staging").exists()
@@ -223,3 +224,50 @@ def test_no_final_adapter_is_written_from_nonfinite_weights(tiny_model_dir, qa_f
         main(tiny_config(tiny_model_dir, qa_file, tmp_path, max_steps=2, logging_steps=50))
     assert not (tmp_path / "adapter_model.safetensors").exists() and not (tmp_path / "metrics.json").exists()
     assert not list(tmp_path.glob("checkpoint-*"))
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(tiny_model_dir, qa_file, tmp_path):
+    with pytest.raises(TrainingError, match=r"no complete checkpoint-N folder in .* yet; run without it"):
+        main(tiny_config(tiny_model_dir, qa_file, tmp_path, max_steps=2, resume_from_checkpoint="true"))
+
+
+def test_drop_overlong_counts_what_it_drops(tiny_model_dir, qa_file, tmp_path):
+    metrics = main(tiny_config(tiny_model_dir, qa_file, tmp_path, max_steps=1, max_seq_length=103, overlong="drop"))
+    assert metrics["skipped_rows"]["longer than max_seq_length (overlong=drop)"] == 8  # the long prime question
+    assert metrics["data"]["train_conversations"] == 24
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "training", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_cli_end_to_end_with_tensorboard(tiny_model_dir, qa_file, tmp_path):
+    out = tmp_path / "cli"
+    done = run_cli("sft", "--model", str(tiny_model_dir), "--dataset", str(qa_file), "--max_steps", "5",
+                   "--output_dir", str(out), "--logging_steps", "1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "done: 5 steps" in done.stdout and f"adapter in {out}" in done.stdout
+    assert (out / "adapter_model.safetensors").is_file() and (out / "loss.png").is_file()
+    assert list((out / "runs").rglob("events.out.tfevents.*")), "TensorBoard logs missing"
+    assert len(json.loads((out / "metrics.json").read_text())["log_history"]) == 5
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--dataset", "/no/such/file.json"], "error: dataset file '/no/such/file.json' not found"),
+    (["--dataset", "owner/not-cached"], "error: could not load dataset 'owner/not-cached' from the Hugging Face hub"),
+])
+def test_cli_errors_are_one_line_without_traceback(tiny_model_dir, tmp_path, args, message):
+    done = run_cli("sft", "--model", str(tiny_model_dir), "--output_dir", str(tmp_path), *args)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith(message)
+    assert "Traceback" not in done.stderr
+
+def test_cli_nonfinite_loss_ends_in_one_line_after_the_progress_bar(tiny_model_dir, qa_file, tmp_path):
+    done = run_cli("sft", "--model", str(tiny_model_dir), "--dataset", str(qa_file), "--output_dir", str(tmp_path),
+                   "--max_steps", "5", "--learning_rate", "1e30", "--warmup_steps", "0", "--report_to", "none")
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the training loss became nan at step 2: training stopped before that step "
+                           "changed the weights, and no adapter was saved; lower --learning_rate (now 1e+30)"), last
+    assert "Traceback" not in done.stderr and not (tmp_path / "adapter_model.safetensors").exists()

@@ -44,6 +44,22 @@ def _load(config: TrainConfig, runtime: Any) -> tuple[Any, Any]:
 
 
 def _train(trainer: Any, resume: str | None, config: TrainConfig) -> Any:
+    try:
+        return _run_trainer(trainer, resume, config)
+    finally:
+        _close_progress_bar(trainer)
+
+
+def _close_progress_bar(trainer: Any) -> None:
+    """End the trainer's progress bar line (it is left open when training stops with an error), so the
+    error that follows gets a line of its own."""
+    for callback in trainer.callback_handler.callbacks:
+        if getattr(callback, "training_bar", None) is not None:
+            callback.training_bar.close()
+            callback.training_bar = None
+
+
+def _run_trainer(trainer: Any, resume: str | None, config: TrainConfig) -> Any:
     import torch
 
     try:
