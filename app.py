@@ -42,6 +42,10 @@ class AppOptions:
     port: int | None = option(None, "port to listen on (default 7860 or the next free one)", low=1, high=65535)
     share: bool = option(False, "also open a temporary public gradio.live link")
     queue_size: int = option(QUEUE_SIZE, "most requests that may wait in the queue", low=1, high=100_000)
+    concurrency: int | None = option(
+        None, "chats and quiz generations served at once where the backend can (the openai backend: "
+              "default 16, match the server's batch capacity); in-process backends serve one at a time",
+        low=1, high=4096)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,9 +72,12 @@ def serve(demo: gr.Blocks, *, host: str | None = None, port: int | None = None, 
           queue_size: int = QUEUE_SIZE, block: bool = True) -> str:
     """Queue and launch ``demo``; returns its local URL (after the server stops when ``block``)."""
     demo.queue(max_size=queue_size, default_concurrency_limit=DEFAULT_CONCURRENCY)
+    busiest = max((fn.concurrency_limit for fn in demo.fns.values() if isinstance(fn.concurrency_limit, int)),
+                  default=1)
     _app, local_url, _share_url = demo.launch(
         server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
-        footer_links=["api", "gradio", "settings"], quiet=not block, **launch_style())
+        footer_links=["api", "gradio", "settings"], quiet=not block, max_threads=max(40, busiest + 16),
+        **launch_style())
     return local_url
 
 
@@ -95,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     logger.info("model ready: %s", backend.description)
     try:
-        serve(build_demo(backend), host=args.app.host, port=args.app.port, share=args.app.share,
+        serve(build_demo(backend, concurrency=args.app.concurrency), host=args.app.host, port=args.app.port, share=args.app.share,
               queue_size=args.app.queue_size)
     finally:
         backend.close()

@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 
 from inference.backend import BackendError
-from inference.loading import hub_error, looks_like_path, read_adapter_base
+from inference.loading import (adapter_nonfinite_tensors, diverged_adapter_error, hub_error, looks_like_path,
+                               read_adapter_base)
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +134,9 @@ def adapter_to_gguf(adapter: str, base_config_dir: str | None = None) -> Path:
     target = cache_dir() / "lora" / f"{_fingerprint(path)}-f16.gguf"
     if target.is_file():
         return target
+    bad = adapter_nonfinite_tensors(path)
+    if bad:
+        raise diverged_adapter_error(adapter, bad)
     source = llama_cpp_source()
     if source is None:
         raise BackendError("a PEFT adapter needs llama.cpp's convert_lora_to_gguf.py to run on the llamacpp backend: "

@@ -96,6 +96,7 @@ class LlamaCppBackend:
         self.cache = PrefixCache(cache_bytes)
         self._worker = GenerationWorker(f"llamacpp-{id(self):x}")
         self.evaluated_tokens = 0  # prompt + reply tokens run through the model (prefix reuse lowers it)
+        self.generated_tokens = 0  # reply tokens sampled
         if warmup:
             self.chat_batch([[{"role": "user", "content": "Hi"}]], GenerationConfig(max_new_tokens=2, temperature=0))
 
@@ -188,6 +189,7 @@ class LlamaCppBackend:
                 break
             produced.append(token)
             self.evaluated_tokens += 1
+            self.generated_tokens += 1
             piece = decoder.decode(llm.detokenize([token]))
             if piece:
                 emit(piece)
@@ -231,9 +233,12 @@ class LlamaCppBackend:
 def _open(path: Path, options: LlamaCppOptions, lora: Path | None) -> Any:
     import llama_cpp
 
+    # use_mmap=False: llama.cpp repacks the weights for faster CPU kernels; with the file mapped, its pages
+    # stay resident beside the repacked copy (3.7 GB RSS for the 3B Q4_K_M against 2.4 GB unmapped).
     kwargs: dict[str, Any] = dict(n_ctx=options.max_context_tokens or DEFAULT_CONTEXT, n_batch=512,
                                   n_threads=options.threads or default_threads(),
-                                  n_threads_batch=options.threads or default_threads(), verbose=False)
+                                  n_threads_batch=options.threads or default_threads(), use_mmap=False,
+                                  verbose=False)
     if lora is not None:
         kwargs["lora_path"] = str(lora)
     try:

@@ -148,6 +148,38 @@ def stop_token_ids(tokenizer: Any, model: Any) -> list[int]:
     return ids
 
 
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+def nonfinite_tensors(named: Any) -> list[str]:
+    """Names of the tensors in ``named`` ((name, tensor) pairs) that hold a NaN or an infinity."""
+    import torch
+
+    return [name for name, tensor in named if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+
+
+def adapter_nonfinite_tensors(adapter_dir: str | Path) -> list[str]:
+    """Names of the tensors of a saved adapter folder that hold a NaN or an infinity (read one by one,
+    without loading a model); [] when the folder has no weights file."""
+    folder = Path(adapter_dir).expanduser()
+    safetensors_file, bin_file = (folder / name for name in ADAPTER_FILES)
+    if safetensors_file.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(safetensors_file), framework="pt") as f:
+            return nonfinite_tensors((name, f.get_tensor(name)) for name in f.keys())
+    if bin_file.is_file():
+        import torch
+
+        return nonfinite_tensors(torch.load(bin_file, map_location="cpu", weights_only=True).items())
+    return []
+
+
+def diverged_adapter_error(adapter: str, bad: list[str]) -> BackendError:
+    return BackendError(f"Adapter {adapter!r} holds NaN or infinite weights in {len(bad)} of its tensors "
+                        f"(e.g. {bad[0]}): its training diverged; train it again with a lower --learning_rate")
+
+
 def read_adapter_base(adapter: str) -> str | None:
     path = Path(adapter).expanduser() / "adapter_config.json"
     if path.is_file():
@@ -240,7 +272,7 @@ def _attach_adapter(model: Any, base_model: str, adapter: str, quantization: str
     from peft import PeftModel
 
     try:
-        return PeftModel.from_pretrained(model, os.path.expanduser(adapter))
+        peft_model = PeftModel.from_pretrained(model, os.path.expanduser(adapter))
     except torch.OutOfMemoryError:
         raise _oom_error("loading adapter", adapter, quantization) from None
     except (RuntimeError, ValueError, KeyError) as exc:
@@ -253,3 +285,8 @@ def _attach_adapter(model: Any, base_model: str, adapter: str, quantization: str
             "Load it with the base model it was made for.") from None
     except OSError as exc:
         raise hub_error("adapter", adapter, "--adapter", exc) from None
+    # Before merging: a merge would spread the NaN into the base weights and the model would print "!!!!".
+    bad = nonfinite_tensors((name, p.detach()) for name, p in peft_model.named_parameters() if "lora_" in name)
+    if bad:
+        raise diverged_adapter_error(adapter, bad)
+    return peft_model

@@ -115,3 +115,35 @@ def test_model_without_chat_template(tiny_model_dir, tmp_path):
         load(plain)
     loaded = load_model(str(plain), require_chat_template=False)  # enough for log-likelihood scoring
     assert not loaded.tokenizer.chat_template
+
+
+def nan_adapter(adapter_dir, tmp_path):
+    """A copy of ``adapter_dir`` with one lora_B tensor full of NaN (what a diverged training leaves)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    copy = tmp_path / "diverged-adapter"
+    shutil.copytree(adapter_dir, copy)
+    weights = load_file(copy / "adapter_model.safetensors")
+    name = next(n for n in weights if "lora_B" in n)
+    weights[name] = torch.full_like(weights[name], float("nan"))
+    save_file(weights, copy / "adapter_model.safetensors")
+    return copy, name
+
+
+def test_an_adapter_with_nan_weights_is_refused_not_served(tiny_model_dir, tiny_adapter_dir, tmp_path):
+    adapter, name = nan_adapter(tiny_adapter_dir, tmp_path)
+    with pytest.raises(BackendError, match=rf"Adapter '.*diverged-adapter' holds NaN or infinite weights in 1 of its "
+                                           rf"tensors \(e\.g\. .*lora_B.*\): its training diverged; train it again "
+                                           rf"with a lower --learning_rate"):
+        load(tiny_model_dir, adapter)
+
+
+def test_the_llamacpp_backend_refuses_it_before_converting(tiny_adapter_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("TUTOR_CACHE_DIR", str(tmp_path / "cache"))
+    from inference.gguf import adapter_to_gguf
+
+    adapter, _ = nan_adapter(tiny_adapter_dir, tmp_path)
+    with pytest.raises(BackendError, match=r"holds NaN or infinite weights in 1 of its tensors"):
+        adapter_to_gguf(str(adapter))
+    assert not (tmp_path / "cache").exists()

@@ -8,13 +8,12 @@ an adapter that makes the model print ``!!!!``. The checks here name the step an
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+# Shared with the inference loaders, which refuse such an adapter too (the Space ships inference/ only).
+from inference.loading import adapter_nonfinite_tensors, nonfinite_tensors
 from training.errors import TrainingError
-
-ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 
 
 def remedy(config: Any) -> str:
@@ -31,14 +30,6 @@ def check_loss(loss: Any, step: int, config: Any) -> None:
                             f"changed the weights, and no adapter was saved; {remedy(config)}")
 
 
-def nonfinite_tensors(named: Iterable[tuple[str, Any]]) -> list[str]:
-    """Names of the tensors in ``named`` that hold a NaN or an infinity."""
-    import torch
-
-    return [name for name, tensor in named
-            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
-
-
 def check_model_weights(model: Any, what: str, config: Any) -> None:
     """Refuse to write ``what`` (a checkpoint, the adapter) when a trainable weight is NaN or infinite."""
     trainable = [(name, p.detach()) for name, p in model.named_parameters() if p.requires_grad]
@@ -46,25 +37,6 @@ def check_model_weights(model: Any, what: str, config: Any) -> None:
     if bad:
         raise TrainingError(f"{len(bad)} of {len(trainable)} trainable weight tensors became NaN or infinite "
                             f"(e.g. {bad[0]}), so {what} was not saved; {remedy(config)}")
-
-
-def adapter_nonfinite_tensors(adapter_dir: str | Path) -> list[str]:
-    """Names of the tensors in a saved adapter folder that hold a NaN or an infinity.
-
-    Reads ``adapter_model.safetensors`` (or ``adapter_model.bin``) tensor by tensor, without loading a model.
-    """
-    folder = Path(adapter_dir).expanduser()
-    safetensors_file, bin_file = (folder / name for name in ADAPTER_FILES)
-    if safetensors_file.is_file():
-        from safetensors import safe_open
-
-        with safe_open(str(safetensors_file), framework="pt") as f:
-            return nonfinite_tensors((name, f.get_tensor(name)) for name in f.keys())
-    if bin_file.is_file():
-        import torch
-
-        return nonfinite_tensors(torch.load(bin_file, map_location="cpu", weights_only=True).items())
-    return []
 
 
 def check_adapter_file(adapter_dir: str | Path, flag: str = "--adapter") -> None:

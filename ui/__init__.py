@@ -8,6 +8,8 @@ Importing this package loads Gradio but never torch: the model arrives as a read
 
 from __future__ import annotations
 
+import logging
+
 import gradio as gr
 
 from inference.backend import Backend
@@ -16,15 +18,40 @@ from ui.guard import GuardedBlocks
 from ui.quiz import build_quiz_tab
 from ui.style import launch_style
 
-__all__ = ["build_demo", "launch_style"]
+__all__ = ["build_demo", "launch_style", "model_concurrency"]
+
+logger = logging.getLogger(__name__)
 
 INTRO = ("# 🦙 Llama Tutor\n"
          "A patient teaching assistant. **Chat** to learn a topic step by step; **Quiz** to test yourself "
          "with ten multiple-choice questions written for you.")
 
 
-def build_demo(backend: Backend) -> gr.Blocks:
-    """Build the two-tab app around ``backend``; every user gets their own chat history and quiz."""
+# Requests served at once by backends that serve many (a vLLM/SGLang/llama-server behind the openai
+# backend) when --concurrency is not given; in-process backends generate one reply at a time.
+SERVER_CONCURRENCY = 16
+MODEL_GROUP = "model"
+
+
+def model_concurrency(backend: Backend, concurrency: int | None) -> int:
+    """How many chats and quiz generations may run at once: ``concurrency`` where the backend serves
+    concurrent requests (default ``SERVER_CONCURRENCY``), else 1."""
+    if not backend.capabilities.concurrent:
+        if concurrency and concurrency > 1:
+            logger.warning("the %s backend generates one reply at a time: --concurrency %d has no effect "
+                           "(serve from vLLM, SGLang or llama-server with --backend openai for more)",
+                           backend.name, concurrency)
+        return 1
+    return concurrency or SERVER_CONCURRENCY
+
+
+def build_demo(backend: Backend, concurrency: int | None = None) -> gr.Blocks:
+    """Build the two-tab app around ``backend``; every user gets their own chat history and quiz.
+
+    Every event that calls the model (chat replies, quiz generation, from the page or the API) joins
+    one queue that runs ``model_concurrency(backend, concurrency)`` of them at once; the others wait
+    and see their place in the queue.
+    """
     with GuardedBlocks(title="Llama Tutor", fill_height=True) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs():
@@ -32,4 +59,10 @@ def build_demo(backend: Backend) -> gr.Blocks:
                 build_chat_tab(backend)
             with gr.Tab("Quiz", id="quiz", elem_id="tab-quiz"):
                 build_quiz_tab(backend)
+    limit = model_concurrency(backend, concurrency)
+    for fn in demo.fns.values():
+        # The tabs give model-bound events (and only those) a numeric limit; ChatInterface creates
+        # its events itself, so they are put into the shared group here.
+        if isinstance(fn.concurrency_limit, int):
+            fn.concurrency_id, fn.concurrency_limit = MODEL_GROUP, limit
     return demo

@@ -7,7 +7,9 @@ writes a new quiz with a fresh seed. API endpoints: /generate_quiz, /grade_quiz,
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +17,10 @@ import gradio as gr
 import spaces
 
 from inference.backend import Backend, BackendError
-from quiz import QuizGenerationError, generate_quiz, grade, retry_quiz
+from quiz import Question, QuizGenerationError, generate_quiz, grade, retry_quiz
 from ui.guard import MAX_TOPIC_CHARS, user_error
 from ui.quiz_view import (DIFFICULTIES, N_QUESTIONS, QuizSession, answer_index, graded_updates,
-                          public_quiz, public_result, question_updates, status_markdown)
+                          public_quiz, public_result, question_update, question_updates, status_markdown)
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +28,7 @@ logger = logging.getLogger(__name__)
 QUIZ_GPU_SECONDS = 120
 USER_ERRORS = (ValueError, QuizGenerationError, BackendError)
 START_HINT = "Choose a topic and a difficulty, then press **Generate quiz**."
+ASKING = "Asking the tutor for questions…"
 
 
 @dataclass
@@ -53,13 +56,40 @@ def _message(exc: Exception) -> str:
     return text[:1].upper() + text[1:]
 
 
-def write_quiz(backend: Backend, topic: str, difficulty: str, progress: gr.Progress) -> QuizSession:
+def write_quiz(backend: Backend, topic: str, difficulty: str, progress: gr.Progress | None = None,
+               on_question: Callable[[int, Question], None] | None = None) -> QuizSession:
     """A fresh quiz for one user; raises one of ``USER_ERRORS`` with a message worth showing."""
-    progress(0, desc="Asking the tutor for questions…")
+    if progress is not None:
+        progress(0, desc=ASKING)
+    on_progress = None if progress is None else (
+        lambda done, n: progress((done, n), desc="Questions written", unit="questions"))
     quiz = generate_quiz(backend, topic or "", n=N_QUESTIONS, difficulty=difficulty or "",
-                         on_progress=lambda done, n: progress((done, n), desc="Questions written",
-                                                              unit="questions"))
+                         on_progress=on_progress, on_question=on_question)
     return QuizSession(quiz)
+
+
+def stream_quiz(backend: Backend, topic: str, difficulty: str) -> Iterator[tuple[int, Question] | QuizSession]:
+    """Write a quiz on a worker thread; yield each ``(index, question)`` as it is accepted, then the session.
+
+    Raises what ``write_quiz`` raises, after the questions that arrived before the failure.
+    """
+    arrived: queue.SimpleQueue = queue.SimpleQueue()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["session"] = write_quiz(backend, topic, difficulty, on_question=lambda i, q: arrived.put((i, q)))
+        except BaseException as exc:  # handed to the reader below
+            outcome["error"] = exc
+        finally:
+            arrived.put(None)
+
+    threading.Thread(target=work, name="quiz-writer", daemon=True).start()
+    while (item := arrived.get()) is not None:
+        yield item
+    if "error" in outcome:
+        raise outcome["error"]
+    yield outcome["session"]
 
 
 def _layout() -> QuizTab:
@@ -89,16 +119,35 @@ def _skip_all(tab: QuizTab) -> list[Any]:
     return [gr.skip() for _ in tab.outputs]
 
 
-def _ui_handlers(tab: QuizTab, backend: Backend) -> dict[str, Callable[..., list[Any]]]:
+def _one(tab: QuizTab, status: str, slot: int | None = None, update: Any = None) -> list[Any]:
+    """Updates that change the status line (and one question slot), and nothing else."""
+    updates = _skip_all(tab)
+    updates[1] = status
+    if slot is not None:
+        updates[2 + slot] = update
+    return updates
+
+
+def _ui_handlers(tab: QuizTab, backend: Backend) -> dict[str, Callable[..., Any]]:
     @spaces.GPU(duration=QUIZ_GPU_SECONDS)
-    def generate(topic: str, difficulty: str, progress: gr.Progress = gr.Progress()) -> list[Any]:
+    def generate(topic: str, difficulty: str) -> Iterator[list[Any]]:
+        """Questions appear one by one as the model writes them; Submit once all are there."""
+        hidden = [gr.update(visible=False, value=None) for _ in tab.questions]
+        yield [None, ASKING, *hidden, *(gr.update(visible=False) for _ in range(4))]
         try:
-            session = write_quiz(backend, topic, difficulty, progress)
+            for item in stream_quiz(backend, topic, difficulty):
+                if isinstance(item, QuizSession):
+                    yield [item, status_markdown(item), *(gr.skip() for _ in tab.questions),
+                           gr.update(visible=True), gr.update(value="", visible=False), gr.update(visible=False),
+                           gr.update(visible=False)]
+                else:
+                    i, question = item
+                    yield _one(tab, f"Question {i + 1} of {N_QUESTIONS} is ready: answer while the others are "
+                                    "written…", i, question_update(i, question))
         except USER_ERRORS as exc:
             logger.warning("quiz generation failed: %s", exc)
             gr.Warning(f"No quiz this time. {_message(exc)}", title="Quiz generation failed")
-            return _skip_all(tab)
-        return _show(session)
+            yield [None, START_HINT, *hidden, *(gr.update(visible=False) for _ in range(4))]
 
     def submit(session: QuizSession | None, *answers: int | None) -> list[Any]:
         if session is None:
@@ -126,7 +175,7 @@ def _wire_ui(tab: QuizTab, backend: Backend) -> None:
     handlers = _ui_handlers(tab, backend)
     gr.on([tab.generate.click, tab.topic.submit, tab.new.click], handlers["generate"],
           [tab.topic, tab.difficulty], tab.outputs, api_visibility="private", concurrency_limit=1,
-          concurrency_id="quiz-generation", show_progress="full", show_progress_on=[tab.status])
+          show_progress="minimal", show_progress_on=[tab.status])
     tab.submit.click(handlers["submit"], [tab.state, *tab.questions], tab.outputs, api_visibility="private",
                      show_progress="hidden")
     tab.retry.click(handlers["retry"], [tab.state], tab.outputs, api_visibility="private", show_progress="hidden")
@@ -183,7 +232,7 @@ def _wire_api(tab: QuizTab, backend: Backend) -> None:
     triggers = {name: gr.Button(visible=False) for name in handlers}
     triggers["generate_quiz"].click(
         handlers["generate_quiz"], [tab.topic, tab.difficulty], [tab.state, quiz_json], api_name="generate_quiz",
-        concurrency_limit=1, concurrency_id="quiz-generation", show_progress="hidden")
+        concurrency_limit=1, show_progress="hidden")
     triggers["grade_quiz"].click(handlers["grade_quiz"], [tab.state, answers], [tab.state, result_json],
                                  api_name="grade_quiz", show_progress="hidden")
     triggers["retry_mistakes"].click(handlers["retry_mistakes"], [tab.state], [tab.state, quiz_json],

@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from quiz import Quiz, QuizResult
+from quiz import Question, Quiz, QuizResult
 from quiz.grade import CORRECT, escape
 from quiz.question import LETTERS
 
@@ -36,17 +36,16 @@ def status_markdown(session: QuizSession) -> str:
             "Pick one answer per question, then press **Submit answers**.")
 
 
+def question_update(i: int, question: Question) -> dict[str, Any]:
+    """Show question ``i`` in its slot, unanswered and answerable."""
+    return gr.update(visible=True, interactive=True, value=None, choices=list(question.options),
+                     label=f"{i + 1}. {question.question}")
+
+
 def question_updates(session: QuizSession) -> list[dict[str, Any]]:
     """One update per question slot: the quiz's questions shown and unanswered, the rest hidden."""
-    updates = []
-    for i in range(N_QUESTIONS):
-        if i < len(session.quiz.questions):
-            q = session.quiz.questions[i]
-            updates.append(gr.update(visible=True, interactive=True, value=None, choices=list(q.options),
-                                     label=f"{i + 1}. {q.question}"))
-        else:
-            updates.append(gr.update(visible=False, value=None, choices=[], label=None))
-    return updates
+    return [question_update(i, session.quiz.questions[i]) if i < len(session.quiz.questions)
+            else gr.update(visible=False, value=None, choices=[], label=None) for i in range(N_QUESTIONS)]
 
 
 def graded_updates(session: QuizSession) -> list[dict[str, Any]]:
