@@ -1,13 +1,15 @@
 """Inference speed of every mode the transformers backend offers, on the Llama-3.2-3B architecture.
 
     python -m bench.inference_speed                      # all modes, on a CUDA GPU
+    python -m bench.inference_speed --modes bf16+lora-merged+fast-decode,bf16+lora-merged --repeats 1
     python -m bench.inference_speed --modes bf16,nf4 --work-dir /tmp/bench
 
 Random weights with the exact Llama-3.2-3B config and a random r=16 LoRA on all 7 projections cost the
 same per token as the real ones. For each mode: load time, time to first token (512-token prompt,
 streamed), decode tokens/s (batch 1, 512-token prompt, 256 new tokens: (256 - 1) / (t(256) - t(1))),
-and the wall time of 10 x 200 new tokens through ``chat_batch``. Results go to
-bench/results/inference_speed-<date>.json.
+and the wall time of 10 x 200 new tokens through ``chat_batch``. ``fast-decode`` is the default on CUDA
+(``inference/fast_decode.py``); the other bf16 modes run transformers' ``generate()``. Results go to
+bench/results/inference_speed-<date>.json; bench/serving_speed.py measures the fast path in depth.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from bench.common import build_random_llama32_3b, cuda_sync, save_random_lora, s
 
 # name -> load_backend options
 MODES = {
-    "bf16": dict(quantization="none", adapter=False),
-    "bf16+lora-merged": dict(quantization="none", adapter=True, merge_adapter=True),
+    "bf16+lora-merged+fast-decode": dict(quantization="none", adapter=True, merge_adapter=True, fast_decode=True),
+    "bf16": dict(quantization="none", adapter=False, fast_decode=False),
+    "bf16+lora-merged": dict(quantization="none", adapter=True, merge_adapter=True, fast_decode=False),
     "bf16+lora-unmerged": dict(quantization="none", adapter=True, merge_adapter=False),
     "nf4": dict(quantization="4bit", adapter=False),
     "nf4+lora": dict(quantization="4bit", adapter=True),
@@ -57,6 +60,12 @@ def timed_generate(backend, messages: list[dict], new_tokens: int) -> tuple[floa
     from inference import GenerationConfig
 
     config = GenerationConfig(max_new_tokens=new_tokens, temperature=0)
+    if getattr(backend, "engine", None) is not None:  # the fast decode engine: one request, waited for
+        cuda_sync()
+        start = time.perf_counter()
+        request = backend._submit(messages, config)
+        n = len(request.result())
+        return time.perf_counter() - start, n
     inputs = backend._encode([messages], config)
     cuda_sync()
     start = time.perf_counter()
