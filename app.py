@@ -17,11 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from inference import BackendError, load_backend
 from inference.cli import add_backend_arguments, add_options, backend_options, option_table, read_options
 from inference.registry import option
 from ui import build_demo, launch_style
+from ui.guard import BodyLimit
 
 __all__ = ["AppOptions", "build_demo", "build_parser", "main", "parse_args", "serve"]
 
@@ -77,7 +79,7 @@ def serve(demo: gr.Blocks, *, host: str | None = None, port: int | None = None, 
     _app, local_url, _share_url = demo.launch(
         server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
         footer_links=["api", "gradio", "settings"], quiet=not block, max_threads=max(40, busiest + 16),
-        **launch_style())
+        app_kwargs={"middleware": [Middleware(BodyLimit)]}, **launch_style())
     return local_url
 
 

@@ -124,3 +124,20 @@ def save_results(name: str, results: dict, command: str | None = None) -> Path:
     print(json.dumps(payload, indent=2))
     print(f"saved {path}")
     return path
+
+
+def random_llama32_3b_gguf(work_dir: Path, quant: str = "q4_k_m") -> Path:
+    """The random-weight Llama-3.2-3B as a GGUF of type ``quant``, made by the project's own export code
+    (llama.cpp's converter, then its quantizer); built once in ``work_dir`` and reused after."""
+    from inference.gguf import llama_cpp_source
+    from training.gguf import via_llama_cpp
+
+    target = work_dir / f"llama-3.2-3b-random-{quant}.gguf"
+    if target.is_file():
+        return target
+    source = llama_cpp_source()
+    if source is None:
+        raise SystemExit("llama.cpp's converter is missing: run `make test` (it unpacks it) or set LLAMA_CPP_DIR")
+    hf = build_random_llama32_3b(work_dir / "llama-3.2-3b-random", dtype="bfloat16")
+    via_llama_cpp(source, hf, target, quant)
+    return target

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import warnings
 from typing import Any
 
 from quiz._answers import resolve_answer
@@ -93,7 +94,10 @@ def _load(text: str) -> Any:
         except (ValueError, RecursionError):
             pass
     try:
-        return ast.literal_eval(text)
+        with warnings.catch_warnings():  # "invalid escape sequence" for JSON escapes such as \/
+            warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return ast.literal_eval(text)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, OverflowError):
         return None
 

@@ -157,3 +157,46 @@ def test_html_in_quiz_questions_is_shown_as_text(page: Page):
         expect(page.locator("#quiz-result")).to_contain_text("<script>window.__xss = 'why'</script>")
         assert page.evaluate(SETTLED_XSS_FLAG, "img") is None
         assert page.locator("#quiz-result script, #quiz-result img").count() == 0
+
+
+def test_questions_appear_one_by_one_and_an_early_answer_is_kept(page: Page):
+    """On a backend that writes the quiz as streamed JSON, each question shows up as soon as it is
+    written; an answer picked while the others are still coming stays picked; Submit comes last."""
+    import json
+
+    from tests.scripted import ScriptedBackend
+
+    items = [{"question": q, "options": options, "answer": "ABCD"[right], "explanation": why}
+             for q, options, right, why in QUIZ_BANK]
+    gates = [threading.Event() for _ in items]
+
+    class Writer(ScriptedBackend):
+        def stream_chat(self, messages, config=None):
+            self.calls.append(("stream_chat", [messages], config))
+            yield '{"questions":['
+            for i, item in enumerate(items):
+                assert gates[i].wait(60), "the test never opened the gate"
+                yield ("," if i else "") + json.dumps(item)
+            yield "]}"
+
+    with running_app(Writer(json_schema=True)) as url:
+        page.goto(url)
+        page.get_by_role("tab", name="Quiz").click()
+        page.locator("#quiz-topic :is(input, textarea)").fill("photosynthesis")
+        page.locator("#quiz-generate").click()
+        gates[0].set()
+        expect(page.locator("#quiz-q0")).to_be_visible()
+        expect(page.locator("#quiz-q1")).to_be_hidden()
+        expect(page.locator("#quiz-submit")).to_be_hidden()
+        expect(page.locator("#quiz-status")).to_contain_text("Question 1 of 10 is ready")
+        first = answer(page, 0)
+        for gate in gates[1:]:
+            gate.set()
+        expect(page.locator("#quiz-submit")).to_be_visible()
+        for i in range(10):
+            expect(page.locator(f"#quiz-q{i}")).to_be_visible()
+        expect(page.locator("#quiz-q0").get_by_label(RIGHT_ANSWER[first], exact=True)).to_be_checked()
+        for i in range(1, 10):
+            answer(page, i)
+        page.locator("#quiz-submit").click()
+        expect(page.locator("#quiz-result")).to_contain_text("Score: 10/10")

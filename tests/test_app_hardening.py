@@ -257,20 +257,58 @@ def test_the_page_holds_no_explanation_until_the_answers_are_submitted(page):
 
 # -- 2. Oversized requests are refused at once and hold up nobody -----------------------------------
 
-HUGE_REQUESTS = {
-    "message": ("chat", ["Explain everything. " * 1_000_000, None, 0.7, 512],  # 20,000,000 characters
-                "'Your question' is too long: 20,000,000 characters, the limit is 16,000. "
+HUGE_BODIES = {
+    "message": ("chat", ["Explain everything. " * 1_000_000, None, 0.7, 512]),  # 20,000,000 characters
+    "answers": ("grade_quiz", [[0] * 7_000_000]),  # 21 MB of JSON
+}
+# Under the body limit, values still too big for the app: refused by the value checks.
+BIG_VALUES = {
+    "message": ("chat", ["Explain everything. " * 50_000, None, 0.7, 512],  # 1,000,000 characters
+                "'Your question' is too long: 1,000,000 characters, the limit is 16,000. "
                 "Shorten it or send it in parts."),
-    "answers": ("grade_quiz", [[0] * 7_000_000],  # 21 MB of JSON
+    "answers": ("grade_quiz", [[0] * 300_000],  # 900 KB of JSON
                 "'answers' holds too many values: over 20,000 in all. Send fewer, or start a new conversation."),
 }
 
 
-@pytest.mark.parametrize("what", list(HUGE_REQUESTS))
-def test_a_huge_request_is_refused_at_once_and_holds_up_no_other_user(what):
-    """A 20 MB request queued first is refused in a moment with a message giving the limit, and
-    another user's question sent right behind it is answered about as fast as usual (within 3 s)."""
-    endpoint, data, message = HUGE_REQUESTS[what]
+@pytest.mark.parametrize("what", list(HUGE_BODIES))
+def test_a_huge_request_is_refused_before_it_is_read_and_holds_up_no_other_user(what):
+    """A 20 MB request is answered 413 with a message giving the limit before it is parsed, and another
+    user's question sent at the same time is answered about as fast as usual (within 3 s)."""
+    endpoint, data = HUGE_BODIES[what]
+    payload = body(data)
+    backend = tutor_backend()
+    with running_app(backend) as url, httpx.Client(timeout=120) as http:
+        normal = Client(url, verbose=False)
+
+        def ask() -> tuple[str, float]:
+            start = time.perf_counter()
+            return normal.predict(*CHAT_ARGS, api_name="/chat"), time.perf_counter() - start
+
+        _, usual = ask()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            start = time.perf_counter()
+            other = pool.submit(ask)
+            posted = http.post(f"{url}/gradio_api/call/{endpoint}", content=payload,
+                               headers={"content-type": "application/json"})
+            refused_after = time.perf_counter() - start
+            reply, waited = other.result(timeout=120)
+    assert posted.status_code == 413
+    assert posted.json() == {"error": f"The request is too large ({len(payload.encode()):,} bytes; the limit is "
+                                      "2,097,152): send shorter text."}
+    assert reply == TUTOR_REPLY
+    timing = f"refused after {refused_after:.2f} s; the other user waited {waited:.2f} s (alone: {usual:.2f} s)"
+    assert refused_after < 10, timing
+    assert waited < usual + 3, timing
+    assert {m["content"] for _, [conversation], _ in backend.calls for m in conversation
+            if m["role"] == "user"} == {CHAT_ARGS[0]}
+
+
+@pytest.mark.parametrize("what", list(BIG_VALUES))
+def test_a_big_value_is_refused_at_once_and_holds_up_no_other_user(what):
+    """A request under the body limit with a value too big for the app, queued first, is refused in a
+    moment with a message giving the limit; another user's question right behind it is not held up."""
+    endpoint, data, message = BIG_VALUES[what]
     backend = tutor_backend()
     with running_app(backend) as url, httpx.Client(timeout=120) as http:
         normal = Client(url, verbose=False)
@@ -283,7 +321,7 @@ def test_a_huge_request_is_refused_at_once_and_holds_up_no_other_user(what):
         start = time.perf_counter()
         posted = http.post(f"{url}/gradio_api/call/{endpoint}", content=body(data),
                            headers={"content-type": "application/json"})
-        posted.raise_for_status()  # the huge request is in the queue, ahead of the normal one
+        posted.raise_for_status()  # the big request is in the queue, ahead of the normal one
         with ThreadPoolExecutor(max_workers=1) as pool:
             other = pool.submit(ask)
             stream = http.get(f"{url}/gradio_api/call/{endpoint}/{posted.json()['event_id']}").text

@@ -12,6 +12,7 @@ instead of holding the model (and every user queued behind it) for minutes.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import reprlib
@@ -139,3 +140,52 @@ class GuardedBlocks(gr.Blocks):
             if not exc.print_exception:
                 raise
             raise user_error(str(exc.message)) from None
+
+
+# -- the request body, before Gradio parses it ---------------------------------------------------
+# Far above any real request (the longest chat history sent by the page is a few hundred KB), and small
+# enough that parsing one does not hold up the server's event loop for other users.
+MAX_REQUEST_BYTES = 2 * 2**20
+_UPLOAD_PATHS = ("/gradio_api/upload", "/upload")  # files: Gradio's own max_file_size applies
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` is answered 413 with a one-line message
+    before it is read whole or parsed (by its Content-Length, or as it streams in)."""
+
+    def __init__(self, app: Any, max_bytes: int = MAX_REQUEST_BYTES) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path", "").startswith(_UPLOAD_PATHS):
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await self._refuse(send, int(length))
+            return
+        # Streamed without a length: read it here, up to the limit, then hand it on as it came.
+        messages, seen = [], 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                await self._refuse(send, seen)
+                return
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+
+        async def replay() -> dict:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Any, size: int) -> None:
+        message = (f"The request is too large ({size:,} bytes; the limit is {self.max_bytes:,}): "
+                   "send shorter text.")
+        logger.warning("refused: %s", message)
+        body = json.dumps({"error": message}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})

@@ -119,31 +119,30 @@ def _skip_all(tab: QuizTab) -> list[Any]:
     return [gr.skip() for _ in tab.outputs]
 
 
-def _one(tab: QuizTab, status: str, slot: int | None = None, update: Any = None) -> list[Any]:
-    """Updates that change the status line (and one question slot), and nothing else."""
-    updates = _skip_all(tab)
-    updates[1] = status
-    if slot is not None:
-        updates[2 + slot] = update
-    return updates
-
-
 def _ui_handlers(tab: QuizTab, backend: Backend) -> dict[str, Callable[..., Any]]:
     @spaces.GPU(duration=QUIZ_GPU_SECONDS)
     def generate(topic: str, difficulty: str) -> Iterator[list[Any]]:
         """Questions appear one by one as the model writes them; Submit once all are there."""
         hidden = [gr.update(visible=False, value=None) for _ in tab.questions]
         yield [None, ASKING, *hidden, *(gr.update(visible=False) for _ in range(4))]
+        arrived: list[Question] = []
+
+        def shown() -> list[Any]:
+            # Every update repeats all questions so far without their value: an update the page missed
+            # is made good by the next one, and what the student already picked stays picked.
+            return [question_update(i, q, keep_answer=True) if i < len(arrived) else gr.skip()
+                    for i, q in enumerate(arrived + [None] * (N_QUESTIONS - len(arrived)))]
+
         try:
             for item in stream_quiz(backend, topic, difficulty):
                 if isinstance(item, QuizSession):
-                    yield [item, status_markdown(item), *(gr.skip() for _ in tab.questions),
-                           gr.update(visible=True), gr.update(value="", visible=False), gr.update(visible=False),
-                           gr.update(visible=False)]
+                    yield [item, status_markdown(item), *shown(), gr.update(visible=True),
+                           gr.update(value="", visible=False), gr.update(visible=False), gr.update(visible=False)]
                 else:
-                    i, question = item
-                    yield _one(tab, f"Question {i + 1} of {N_QUESTIONS} is ready: answer while the others are "
-                                    "written…", i, question_update(i, question))
+                    arrived.append(item[1])
+                    status = (f"Question {len(arrived)} of {N_QUESTIONS} is ready: answer while the others are "
+                              "written…")
+                    yield [gr.skip(), status, *shown(), *(gr.skip() for _ in range(4))]
         except USER_ERRORS as exc:
             logger.warning("quiz generation failed: %s", exc)
             gr.Warning(f"No quiz this time. {_message(exc)}", title="Quiz generation failed")

@@ -36,10 +36,13 @@ def status_markdown(session: QuizSession) -> str:
             "Pick one answer per question, then press **Submit answers**.")
 
 
-def question_update(i: int, question: Question) -> dict[str, Any]:
-    """Show question ``i`` in its slot, unanswered and answerable."""
-    return gr.update(visible=True, interactive=True, value=None, choices=list(question.options),
-                     label=f"{i + 1}. {question.question}")
+def question_update(i: int, question: Question, keep_answer: bool = False) -> dict[str, Any]:
+    """Show question ``i`` in its slot, answerable; unanswered unless ``keep_answer``."""
+    update = gr.update(visible=True, interactive=True, choices=list(question.options),
+                       label=f"{i + 1}. {question.question}")
+    if not keep_answer:
+        update["value"] = None
+    return update
 
 
 def question_updates(session: QuizSession) -> list[dict[str, Any]]:
