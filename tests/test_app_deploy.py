@@ -18,10 +18,15 @@ ROOT = Path(__file__).resolve().parent.parent
 class RecordingHub:
     """Stands in for huggingface_hub.HfApi (no network in tests): records calls, lists uploaded files."""
 
-    def __init__(self, variables: dict[str, str] | None = None) -> None:
+    def __init__(self, variables: dict[str, str] | None = None, hardware: str = "a10g-small") -> None:
         self.calls: list[tuple[str, tuple, dict]] = []
         self.uploaded: dict[str, str] = {}
+        self.uploaded_bytes: dict[str, bytes] = {}
         self.variables = dict(variables or {})
+        self.hardware = hardware  # what the Space runs on now (a new Space: cpu-basic)
+
+    def get_space_runtime(self, repo_id: str):
+        return SimpleNamespace(hardware=self.hardware, requested_hardware=None)
 
     def create_repo(self, *args, **kwargs):
         self.calls.append(("create_repo", args, kwargs))
@@ -31,6 +36,7 @@ class RecordingHub:
         root = Path(folder_path)
         self.uploaded = {p.relative_to(root).as_posix(): p.read_text(encoding="utf-8", errors="replace")
                          for p in root.rglob("*") if p.is_file()}
+        self.uploaded_bytes = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
     def add_space_variable(self, repo_id: str, key: str, value: str):
         self.variables[key] = value
@@ -202,3 +208,61 @@ def test_space_variables_of_another_shape_are_one_line(monkeypatch, capsys):
     assert err.startswith("error: the Hugging Face Hub sent an answer this script cannot read while reading the "
                           "Space variables (AttributeError: 'list' object has no attribute 'items');")
     assert err.count("\n") == 1 and TOKEN not in err
+
+
+# -- CPU Spaces: the GGUF backend ------------------------------------------------------------------
+
+def test_a_new_space_on_free_cpu_hardware_serves_the_gguf_without_torch():
+    hub = RecordingHub({"TUTOR_QUANTIZATION": "4bit", "TUTOR_STATIC_CACHE": "1"}, hardware="cpu-basic")
+    deploy_space.deploy(hub, args("me/llama-tutor"), ROOT)
+    requirements = hub.uploaded["requirements.txt"]
+    assert "llama-cpp-python==" in requirements and "gradio==" in requirements
+    assert not re.search(r"^(torch|transformers|peft|bitsandbytes|accelerate)\b", requirements, re.MULTILINE)
+    assert "--extra-index-url https://abetlen.github.io/llama-cpp-python/whl/cpu" in requirements
+    assert hub.variables == {"TUTOR_BASE_MODEL": "unsloth/Llama-3.2-3B-Instruct", "TUTOR_BACKEND": "llamacpp"}
+    assert "suggested_hardware: cpu-basic\n" in hub.uploaded["README.md"]
+
+
+def test_cpu_hardware_takes_a_gguf_from_the_hub_and_refuses_quantization(capsys):
+    hub = RecordingHub()
+    deploy_space.deploy(hub, args("me/llama-tutor", "--hardware", "cpu-basic", "--gguf",
+                                  "me/tutor-GGUF:tutor-q4_k_m.gguf"), ROOT)
+    assert hub.variables["TUTOR_GGUF"] == "me/tutor-GGUF:tutor-q4_k_m.gguf"
+    assert ("request_space_hardware", ("me/llama-tutor", "cpu-basic"), {}) in hub.calls
+    with pytest.raises(deploy_space.DeployError, match=r"--quantization applies to GPU Spaces; cpu-basic serves a "
+                                                       r"GGUF"):
+        deploy_space.deploy(RecordingHub(), args("me/t", "--hardware", "cpu-basic", "--quantization", "4bit"), ROOT)
+
+
+def test_moving_a_space_to_a_gpu_drops_the_gguf_settings():
+    hub = RecordingHub({"TUTOR_BACKEND": "llamacpp", "TUTOR_GGUF": "me/x:y.gguf"}, hardware="cpu-basic")
+    deploy_space.deploy(hub, args("me/llama-tutor", "--hardware", "a10g-small"), ROOT)
+    assert hub.variables == {"TUTOR_BASE_MODEL": "unsloth/Llama-3.2-3B-Instruct"}
+    assert "torch" in hub.uploaded["requirements.txt"]
+
+
+@pytest.mark.slow
+def test_a_local_adapter_goes_to_a_cpu_space_as_a_gguf_lora(tiny_gguf, tmp_path, monkeypatch):
+    monkeypatch.setenv("TUTOR_CACHE_DIR", str(tmp_path / "cache"))
+    hub = RecordingHub(hardware="cpu-basic")
+    deploy_space.deploy(hub, args("me/llama-tutor", "--adapter", str(tiny_gguf["adapter"]), "--base-model",
+                                  str(tiny_gguf["hf"])), ROOT)
+    assert hub.uploaded_bytes["adapter-lora.gguf"][:4] == b"GGUF"
+    assert hub.variables["TUTOR_ADAPTER"] == "adapter-lora.gguf"
+    from inference import load_backend
+
+    lora = tmp_path / "adapter-lora.gguf"  # the Space serves it as uploaded
+    lora.write_bytes(hub.uploaded_bytes["adapter-lora.gguf"])
+    backend = load_backend("llamacpp", gguf=str(tiny_gguf["f16"]), adapter=str(lora), warmup=False)
+    assert "+ LoRA" in backend.description
+
+
+def test_an_adapter_that_cannot_be_converted_is_one_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_value_123")
+    monkeypatch.setattr(deploy_space, "space_hardware", lambda api, parsed: "cpu-basic")
+    monkeypatch.setattr("huggingface_hub.HfApi.create_repo", lambda *a, **k: None)
+    assert deploy_space.main(["me/llama-tutor", "--adapter", str(tmp_path / "missing")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the adapter must become a GGUF LoRA for a CPU Space, and that failed: ")
+    assert err.count("\n") == 1 and "hf_secret_value_123" not in err
+
