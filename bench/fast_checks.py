@@ -2,22 +2,38 @@
 
 - ``check_engine``: logits of the engine's prefill and decode step against transformers' forward, every
   Triton kernel against its PyTorch reference on the real shapes, and the sampler's frequencies;
-- ``bench_kernels``: microseconds and GB/s of each decode product (Triton GEMV configs, cuBLAS) and of the
-  decode attention against PyTorch's SDPA at several context lengths;
+- ``bench_kernels``: microseconds and GB/s of each decode product (cuBLAS, with and without its Triton
+  prologue) and of the decode attention against PyTorch's SDPA at several context lengths;
 - ``profile_steps``: one decode step's GPU time per kernel, and the step's time as a CUDA graph replay.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from inference.fast_tuning import graph_time_ms
 
-GEMV_CONFIGS = [(16, 256, 4, 4), (32, 256, 4, 4), (32, 512, 8, 3), (64, 128, 4, 4), (64, 256, 8, 4)]
+def graph_time_ms(fn: Callable[[], Any], replays: int = 5) -> float:
+    """Milliseconds of one run of ``fn``, captured in a CUDA graph (no launch gaps from Python)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        fn()  # compile and set up outside the capture
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    graph.replay()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(replays):
+        graph.replay()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / replays
 
 
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -33,7 +49,11 @@ def check_engine(backend: Any, args: Any) -> dict:
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(0, 128000, (300,), generator=g).to(f.device)
     ref = model(ids[None]).logits[0, -1].float()
-    out: dict[str, Any] = {"prefill_vs_transformers": rel(f.prefill(0, ids), ref)}
+    # transformers' own decode step (cached k/v, one new token) differs from its full forward by bf16 rounding
+    past = model(ids[None, :-1], use_cache=True).past_key_values
+    hf_step = model(ids[None, -1:], past_key_values=past).logits[0, -1].float()
+    out: dict[str, Any] = {"prefill_vs_transformers": rel(f.prefill(0, ids), ref),
+                           "transformers_decode_step_vs_its_forward": rel(hf_step, ref)}
     f.prefill(0, ids[:-1])
     f.tokens[0] = ids[-1]
     f.pos[0] = len(ids) - 1
@@ -41,6 +61,7 @@ def check_engine(backend: Any, args: Any) -> dict:
     torch_logits = f.decode(1, TorchOps())[0].clone()
     f.pos.fill_(-1)
     out.update(decode_triton_vs_transformers=rel(triton_logits, ref), decode_torch_vs_transformers=rel(torch_logits, ref),
+               decode_triton_vs_transformers_decode_step=rel(triton_logits, hf_step),
                decode_triton_vs_torch=rel(triton_logits, torch_logits),
                argmax_equal=bool(triton_logits.argmax() == ref.argmax()),
                top10_overlap=len(set(triton_logits.topk(10).indices.tolist()) & set(ref.topk(10).indices.tolist())))
@@ -57,18 +78,14 @@ def check_kernels(f: Any, ops: Any) -> dict:
     x = torch.randn(batch, f.config.hidden_size, device=f.device, dtype=f.dtype)
     gu = torch.randn(batch, 2 * f.config.intermediate_size, device=f.device, dtype=f.dtype)
     attn_in = torch.randn(batch, f.n_q * f.head_dim, device=f.device, dtype=f.dtype)
-    out = {}
-    for choice in ("triton", "cublas"):
-        trial = type(ops)(choose={k: choice for k in _all_keys(f, batch)})
-        out[f"qkv_{choice}"] = rel(trial.linear(x, layer.wqkv, norm_weight=layer.ln1, eps=f.eps),
-                                   ref_ops.linear(x, layer.wqkv, norm_weight=layer.ln1, eps=f.eps))
-        out[f"o_residual_{choice}"] = rel(trial.linear(attn_in, layer.wo, residual=x.clone()),
-                                          ref_ops.linear(attn_in, layer.wo, residual=x))
-        out[f"down_silu_{choice}"] = rel(trial.linear(gu, layer.wd, residual=x.clone(), silu_mul=True),
-                                         ref_ops.linear(gu, layer.wd, residual=x, silu_mul=True))
-        out[f"lm_head_{choice}"] = rel(
-            trial.linear(x, f.lm_head, norm_weight=f.final_norm, eps=f.eps, out_dtype=torch.float32),
-            ref_ops.linear(x, f.lm_head, norm_weight=f.final_norm, eps=f.eps, out_dtype=torch.float32))
+    out = {"qkv": rel(ops.linear(x, layer.wqkv, norm_weight=layer.ln1, eps=f.eps),
+                      ref_ops.linear(x, layer.wqkv, norm_weight=layer.ln1, eps=f.eps)),
+           "o_residual": rel(ops.linear(attn_in, layer.wo, residual=x.clone()),
+                             ref_ops.linear(attn_in, layer.wo, residual=x)),
+           "down_silu": rel(ops.linear(gu, layer.wd, residual=x.clone(), silu_mul=True),
+                            ref_ops.linear(gu, layer.wd, residual=x, silu_mul=True)),
+           "lm_head": rel(ops.linear(x, f.lm_head, norm_weight=f.final_norm, eps=f.eps, out_dtype=torch.float32),
+                          ref_ops.linear(x, f.lm_head, norm_weight=f.final_norm, eps=f.eps, out_dtype=torch.float32))}
     saved = f.k_cache[0, :batch].clone(), f.v_cache[0, :batch].clone()
     f.k_cache[0, :batch].normal_()
     f.v_cache[0, :batch].normal_()
@@ -87,15 +104,9 @@ def check_kernels(f: Any, ops: Any) -> dict:
     return out
 
 
-def _all_keys(f: Any, batch: int) -> list[tuple]:
-    from inference.fast_tuning import _products
-
-    return [key for _, key, _ in _products(f, batch).values()]
-
-
 def check_sampler(device: torch.device, rows: int = 20000) -> dict:
     """Frequencies of the Gumbel sampler over many (seed, position) keys, and the top-p cut."""
-    from inference.fast_decode import sample_next, triton_pick
+    from inference.fast_sampling import sample_next, triton_pick
 
     logits = torch.tensor([0.1, 0.2, 0.3, 0.4], device=device).log().repeat(rows, 1)
     temperature = torch.ones(rows, device=device)
@@ -110,35 +121,27 @@ def check_sampler(device: torch.device, rows: int = 20000) -> dict:
 
 @torch.inference_mode()
 def bench_kernels(f: Any) -> dict:
-    from inference import fast_kernels as K
+    """Per decode product and batch size: cuBLAS alone, and with the RMSNorm/SiLU prologue as the engine runs it."""
+    from inference.fast_model import TritonOps
 
-    out: dict[str, Any] = {"gemv": [], "attention": []}
-    layers = f.layers[:8]
-    shapes = {"qkv": ([L.wqkv for L in layers], "norm"), "o": ([L.wo for L in layers], "res"),
-              "gate_up": ([L.wgu for L in layers], "norm"), "down": ([L.wd for L in layers], "silu"),
-              "lm_head": ([f.lm_head], "norm")}
+    ops, layers, rows = TritonOps(), f.layers[:8], []
+    products = {"qkv": ([L.wqkv for L in layers], "norm"), "o": ([L.wo for L in layers], "residual"),
+                "gate_up": ([L.wgu for L in layers], "norm"), "down": ([L.wd for L in layers], "silu"),
+                "lm_head": ([f.lm_head], "norm")}
     for batch in (1, 8):
-        for name, (weights, kind) in shapes.items():
+        for name, (weights, kind) in products.items():
             n, k = weights[0].shape
             x = torch.randn(batch, 2 * k if kind == "silu" else k, device=f.device, dtype=f.dtype)
+            plain_x, res = x[:, :k].contiguous(), torch.randn(batch, n, device=f.device, dtype=f.dtype)
             nw = torch.ones(k, device=f.device, dtype=f.dtype)
-            res = torch.zeros(batch, n, device=f.device, dtype=torch.float32 if name == "lm_head" else f.dtype)
-            row: dict[str, Any] = {"product": name, "batch": batch, "n": n, "k": k}
-            plain_x = x[:, :k].contiguous()
-            row["cublas_mm_us"] = round(1000 * graph_time_ms(lambda: [plain_x @ w.t() for w in weights]) / len(weights), 2)
-            for bn, bk, warps, stages in GEMV_CONFIGS:
-                cfg = K.GemvConfig(bn, bk, warps, stages)
-
-                def run(cfg=cfg) -> None:
-                    for w in weights:
-                        K.gemv(x, w, res, norm_weight=nw if kind == "norm" else None, eps=1e-5,
-                               residual=res if kind in ("res", "silu") else None, silu_mul=kind == "silu", config=cfg)
-                row[f"triton_{bn}x{bk}_w{warps}_s{stages}_us"] = round(1000 * graph_time_ms(run) / len(weights), 2)
-            best = min(v for key, v in row.items() if key.endswith("_us"))
-            row["best_gb_per_s"] = round(n * k * 2 / (best * 1e-6) / 1e9, 1)
-            out["gemv"].append(row)
-    out["attention"] = bench_attention(f)
-    return out
+            mm = graph_time_ms(lambda: [plain_x @ w.t() for w in weights]) / len(weights)
+            engine = graph_time_ms(lambda: [ops.linear(
+                x, w, norm_weight=nw if kind == "norm" else None, eps=1e-5, silu_mul=kind == "silu",
+                residual=res if kind in ("residual", "silu") else None) for w in weights]) / len(weights)
+            rows.append({"product": name, "batch": batch, "n": n, "k": k, "cublas_us": round(1000 * mm, 2),
+                         "engine_us": round(1000 * engine, 2),
+                         "cublas_gb_per_s": round(n * k * 2 / (mm * 1e-3) / 1e9, 1)})
+    return {"products": rows, "attention": bench_attention(f)}
 
 
 def bench_attention(f: Any) -> list[dict]:
@@ -227,10 +230,6 @@ def kernel_breakdown(step: Any, steps: int) -> list[dict]:
              "us_per_call": round(e.self_device_time_total / max(1, e.count), 2)} for e in events[:25]]
 
 
-def bandwidth_floor_tokens_per_s(weight_bytes: int, gb_per_s: float) -> float:
-    return round(gb_per_s * 1e9 / weight_bytes, 1) if weight_bytes else math.nan
-
-
 def smoke_kernels(device: str = "cuda") -> dict:
     """Each kernel once on small bf16 inputs: which ones compile and run here (when the engine does not)."""
     from inference import fast_kernels as K
@@ -244,8 +243,7 @@ def smoke_kernels(device: str = "cuda") -> dict:
             return f"{type(exc).__name__}: {exc}"[:600]
 
     bf = dict(device=device, dtype=torch.bfloat16)
-    x, w, gu = torch.randn(4, 256, **bf), torch.randn(64, 256, **bf), torch.randn(4, 512, **bf)
-    out = torch.empty(4, 64, **bf)
+    x, gu = torch.randn(4, 256, **bf), torch.randn(4, 512, **bf)
     cache = torch.randn(4, 2, 128, 64, **bf)
     pos = torch.tensor([3, -1, 100, 0], dtype=torch.int32, device=device)
     cos = torch.randn(128, 32, device=device)
@@ -253,9 +251,9 @@ def smoke_kernels(device: str = "cuda") -> dict:
     q = torch.empty(4, 4 * 64, **bf)
     probs = torch.rand(4, 5000, device=device)
     return {
-        "gemv_norm": attempt(lambda: K.gemv(x, w, out, norm_weight=torch.ones(256, **bf), eps=1e-5)),
-        "gemv_silu_residual": attempt(lambda: K.gemv(gu, w, out, residual=out, silu_mul=True)),
-        "prologue": attempt(lambda: K.prologue(x, torch.empty_like(x), norm_weight=torch.ones(256, **bf), eps=1e-5)),
+        "prologue_norm": attempt(lambda: K.prologue(x, torch.empty_like(x), norm_weight=torch.ones(256, **bf),
+                                                    eps=1e-5)),
+        "prologue_silu": attempt(lambda: K.prologue(gu, torch.empty_like(x), silu_mul=True)),
         "rope_cache": attempt(lambda: K.rope_cache(qkv, q, cache, cache.clone(), pos, cos, cos, 4, 2)),
         "attention": attempt(lambda: K.decode_attention(q, cache, cache, pos, torch.empty_like(q), 4, 2, 4)),
         "gumbel": attempt(lambda: K.gumbel_pick(probs, torch.arange(4, device=device), pos,

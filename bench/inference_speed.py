@@ -139,6 +139,8 @@ def main(args: argparse.Namespace) -> dict:
         base = build_random_llama32_3b(work / "llama-3.2-3b-random")
         adapter = save_random_lora(base, work / "lora-r16-random")
     results = {}
+    settings = {k: getattr(args, k) for k in ("prompt_tokens", "new_tokens", "batch_new_tokens", "max_context",
+                                              "repeats")}
     for name in args.modes.split(","):
         print(f"== {name}", flush=True)
         try:
@@ -146,9 +148,8 @@ def main(args: argparse.Namespace) -> dict:
         except Exception as exc:  # record the failure, keep measuring the other modes
             logging.exception("mode %s failed", name)
             results[name] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
-    settings = {k: getattr(args, k) for k in ("prompt_tokens", "new_tokens", "batch_new_tokens", "max_context",
-                                              "repeats")}
-    save_results("inference_speed-tiny" if args.tiny else "inference_speed", {"settings": settings, "modes": results})
+        # saved after every mode: a run cut short keeps what it measured
+        save_results("inference_speed-tiny" if args.tiny else "inference_speed", {"settings": settings, "modes": results})
     return results
 
 

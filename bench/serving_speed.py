@@ -9,8 +9,8 @@ does) cost the same per token as the real ones. Parts:
 
 - ``check``: the engine's logits against transformers' forward (bf16), each Triton kernel against its
   PyTorch reference, and how many greedy tokens agree with ``generate()``;
-- ``kernels``: each decode matrix product (Triton GEMV configs and cuBLAS) and the decode attention
-  against PyTorch's SDPA, in microseconds and achieved GB/s;
+- ``kernels``: each decode matrix product (cuBLAS, alone and with its fused-norm prologue) and the
+  decode attention against PyTorch's SDPA, in microseconds and achieved GB/s;
 - ``chat``: batch 1, 512-token prompt, 256 new tokens: decode tokens/s and time to first token, through
   the engine and through ``stream_chat`` (text); decode tokens/s at longer contexts;
 - ``concurrent``: 8 chats streamed at once from 8 threads: each chat's tokens/s and the aggregate,
@@ -315,8 +315,6 @@ def main(args: argparse.Namespace) -> dict:
         except Exception as exc:  # record the failure, keep measuring the other parts
             logging.exception("part %s failed", part)
             results[part] = {"error": f"{type(exc).__name__}: {exc}"[:1000]}
-    tuning = getattr(backend.engine.fast, "tuning", None) if backend.engine is not None else None
-    results["product_choice"] = [{k: v for k, v in row.items() if k != "key"} for row in tuning or []]
     settings = {k: getattr(args, k) for k in ("prompt_tokens", "new_tokens", "max_context", "slots", "users",
                                               "repeats", "long_prompts")}
     save_results("serving_speed-tiny" if args.tiny else "serving_speed", {"settings": settings, **results})

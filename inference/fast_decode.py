@@ -27,18 +27,18 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 
 from inference.fast_model import FastLlama, TorchOps, TritonOps, unsupported_reason
+from inference.fast_sampling import SEED_MOD, argmax_rows, sample_next, torch_pick, triton_pick
 
 logger = logging.getLogger(__name__)
 
 _END = object()
 BUCKETS = (1, 2, 4, 8, 16)
-SEED_MOD = 2147483647
 
 
 def row_seed(seed: int, index: int) -> int:
@@ -75,43 +75,6 @@ class Request:
 
     def result(self) -> list[int]:
         return list(self)
-
-
-def top_p_filter(logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.Tensor
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sorted probabilities (descending) of ``logits / temperature`` with the tail beyond ``top_p`` zeroed,
-    and their token ids. The most likely token always stays (as transformers' top-p keeps one)."""
-    t = torch.where(temperature > 0, temperature, torch.ones_like(temperature))
-    probs = torch.softmax(logits / t[:, None], dim=-1)
-    sorted_probs, ids = probs.sort(dim=-1, descending=True)
-    before = sorted_probs.cumsum(dim=-1) - sorted_probs
-    return sorted_probs.masked_fill(before >= top_p[:, None], 0.0), ids
-
-
-def sample_next(logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.Tensor, seed: torch.Tensor,
-                pos: torch.Tensor, pick: Callable[..., torch.Tensor]) -> torch.Tensor:
-    """Next token per row: argmax where ``temperature`` is 0, else a top-p sample keyed by (seed, pos)."""
-    probs, ids = top_p_filter(logits, temperature, top_p)
-    choice = pick(probs, seed, pos)
-    sampled = ids.gather(1, choice.long()[:, None])[:, 0]
-    return torch.where(temperature > 0, sampled, logits.argmax(dim=-1))
-
-
-def torch_pick(probs: torch.Tensor, seed: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-    """Gumbel-max draw per row with a CPU generator seeded by (seed, pos): the CPU path's sampler."""
-    choices = []
-    for row in range(probs.shape[0]):
-        key = (int(seed[row]) + int(pos[row]) * 1000003) % SEED_MOD
-        generator = torch.Generator(device=probs.device).manual_seed(key)
-        u = torch.rand(probs.shape[1], generator=generator, device=probs.device).clamp_min(1e-30)
-        choices.append(int((probs[row].log() - (-u.log()).log()).argmax()))
-    return torch.tensor(choices, device=probs.device)
-
-
-def triton_pick(probs: torch.Tensor, seed: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-    from inference.fast_kernels import gumbel_pick
-
-    return gumbel_pick(probs, seed, pos, torch.empty(probs.shape[0], dtype=torch.int32, device=probs.device))
 
 
 class DecodeEngine:
@@ -151,25 +114,18 @@ class DecodeEngine:
 
     # -- set-up ---------------------------------------------------------------------------------------
     def warm_up(self) -> dict:
-        """Compile the kernels, choose cuBLAS or Triton per product, capture every graph (on the worker)."""
+        """Compile the kernels and capture one graph per batch size and sampling mode (on the worker)."""
         return self._worker.run(self._warm_up)
 
     @torch.inference_mode()
     def _warm_up(self) -> dict:
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        if isinstance(self.ops, TritonOps) and self.cuda:
-            from inference.fast_tuning import choose_products
-
-            self.ops.choose.update(choose_products(self.fast, self.ops, self.buckets))
-            timings["tune_s"] = round(time.perf_counter() - start, 2)
         if self.use_graphs:
-            mark = time.perf_counter()
             self._pool = torch.cuda.graph_pool_handle()
             for batch in reversed(self.buckets):  # largest first: the smaller graphs reuse its memory
                 for sample in (False, True):
                     self._capture(batch, sample)
-            timings["capture_s"] = round(time.perf_counter() - mark, 2)
         timings["warm_up_s"] = round(time.perf_counter() - start, 2)
         self.warm_up_timings = timings
         logger.info("decode engine warmed up: %s", timings)
@@ -200,7 +156,7 @@ class DecodeEngine:
             nxt = sample_next(logits, f.temperature[:batch], f.top_p[:batch], f.seed[:batch], f.pos[:batch],
                               self.pick)
         else:
-            nxt = logits.argmax(dim=-1)
+            nxt = argmax_rows(logits)
         f.tokens[:batch].copy_(nxt)
         pos = f.pos[:batch]
         pos.add_((pos >= 0).to(pos.dtype))
@@ -307,7 +263,7 @@ class DecodeEngine:
 
     def _first_token(self, logits: torch.Tensor, request: Request) -> int:
         if request.temperature <= 0:
-            return int(logits.argmax())
+            return int(argmax_rows(logits[None])[0])
         device = logits.device
 
         def one(value: float | int, dtype: torch.dtype) -> torch.Tensor:

@@ -1,11 +1,11 @@
 """Triton kernels of the decode engine (``inference/fast_decode.py``): one launch per job, no extra passes.
 
 Decoding a 3B model at batch 1 reads ~6.4 GB of weights per token, so a step is bound by memory
-bandwidth; what costs beyond that is launches and kernels that read more than they need. Each kernel
-here folds the small element-wise work into a pass that reads memory anyway:
+bandwidth; what costs beyond that is launches and kernels that read more than they need. The matrix
+products stay with cuBLAS (on an H200 its batch-1 kernels beat a Triton GEMV with the norm fused in, on
+every shape: bench/results/serving_speed-triton-gemv-2026-12-02.json); the kernels here do the rest:
 
-- ``gemv``: ``out = prologue(x) @ w.T (+ residual)`` for up to 16 rows, the RMSNorm (or SiLU(gate) * up)
-  of ``x`` computed while ``x`` is loaded and the residual added before the single store;
+- ``prologue``: the RMSNorm (or SiLU(gate) * up) in front of a product, one launch;
 - ``rope_cache``: rotary embedding of q and k and the k/v write into each row's cache slot, one launch;
 - ``decode_attention``: flash-decoding (split-K over the cached positions, then a merge) that reads only
   the filled positions of each row; its cost follows the real length, not the cache's size;
@@ -21,94 +21,16 @@ Triton's interpreter (``TRITON_INTERPRET=1``) and on CUDA for real.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import triton
 import triton.language as tl
 
-BLOCK_B = 16  # rows per GEMV program: the smallest tile the tensor cores take; decode batches are <= 16
-
-
-@dataclass(frozen=True)
-class GemvConfig:
-    block_n: int = 32
-    block_k: int = 256
-    num_warps: int = 4
-    num_stages: int = 4
-
-
-@triton.jit
-def _gemv_kernel(x_ptr, w_ptr, out_ptr, res_ptr, nw_ptr, B, N, K, stride_xb, stride_ob, stride_rb, eps,
-                 PROLOGUE: tl.constexpr, HAS_RES: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_N: tl.constexpr,
-                 BLOCK_K: tl.constexpr):
-    # PROLOGUE 0: x as is; 1: RMSNorm(x) * nw; 2: SiLU(x[:, :K]) * x[:, K:2K]
-    pid = tl.program_id(0)
-    rn = pid * BLOCK_N + tl.arange(0, BLOCK_N)
-    rb = tl.arange(0, BLOCK_B)
-    bmask = rb < B
-    nmask = rn < N
-    rstd = tl.zeros([BLOCK_B], dtype=tl.float32)
-    if PROLOGUE == 1:
-        ss = tl.zeros([BLOCK_B], dtype=tl.float32)
-        for k0 in range(0, K, BLOCK_K):
-            rk = k0 + tl.arange(0, BLOCK_K)
-            xv = tl.load(x_ptr + rb[:, None] * stride_xb + rk[None, :], mask=bmask[:, None] & (rk[None, :] < K),
-                         other=0.0).to(tl.float32)
-            ss += tl.sum(xv * xv, axis=1)
-        rstd = 1.0 / tl.sqrt(ss / K + eps)
-    acc = tl.zeros([BLOCK_B, BLOCK_N], dtype=tl.float32)
-    for k0 in range(0, K, BLOCK_K):
-        rk = k0 + tl.arange(0, BLOCK_K)
-        kmask = rk < K
-        xmask = bmask[:, None] & kmask[None, :]
-        if PROLOGUE == 2:
-            g = tl.load(x_ptr + rb[:, None] * stride_xb + rk[None, :], mask=xmask, other=0.0)
-            u = tl.load(x_ptr + rb[:, None] * stride_xb + K + rk[None, :], mask=xmask, other=0.0)
-            gf = g.to(tl.float32)
-            act = (gf / (1.0 + tl.exp(-gf))).to(g.dtype)
-            x = (act.to(tl.float32) * u.to(tl.float32)).to(g.dtype)
-        else:
-            x = tl.load(x_ptr + rb[:, None] * stride_xb + rk[None, :], mask=xmask, other=0.0)
-            if PROLOGUE == 1:
-                nw = tl.load(nw_ptr + rk, mask=kmask, other=0.0)
-                xn = (x.to(tl.float32) * rstd[:, None]).to(x.dtype)
-                x = (xn.to(tl.float32) * nw.to(tl.float32)[None, :]).to(x.dtype)
-        w = tl.load(w_ptr + rn[:, None].to(tl.int64) * K + rk[None, :], mask=nmask[:, None] & kmask[None, :],
-                    other=0.0)
-        acc = tl.dot(x, tl.trans(w), acc)
-    omask = bmask[:, None] & nmask[None, :]
-    if HAS_RES:
-        acc += tl.load(res_ptr + rb[:, None] * stride_rb + rn[None, :], mask=omask, other=0.0).to(tl.float32)
-    tl.store(out_ptr + rb[:, None] * stride_ob + rn[None, :], acc.to(out_ptr.dtype.element_ty), mask=omask)
-
-
-def gemv(x: torch.Tensor, w: torch.Tensor, out: torch.Tensor, *, norm_weight: torch.Tensor | None = None,
-         eps: float = 0.0, residual: torch.Tensor | None = None, silu_mul: bool = False,
-         config: GemvConfig = GemvConfig()) -> torch.Tensor:
-    """``out[:B] = prologue(x) @ w.T (+ residual)``; ``x`` is [B, K] ([B, 2K] with ``silu_mul``), B <= 16.
-
-    ``residual`` may be ``out`` itself (each element is read before it is written, by the same program).
-    """
-    n, k = w.shape
-    b = x.shape[0]
-    assert b <= BLOCK_B and w.is_contiguous() and x.stride(1) == 1, (x.shape, w.shape)
-    assert x.shape[1] == (2 * k if silu_mul else k), (x.shape, w.shape, silu_mul)
-    prologue = 2 if silu_mul else 1 if norm_weight is not None else 0
-    block_k = min(config.block_k, triton.next_power_of_2(k))
-    block_n = min(config.block_n, max(16, triton.next_power_of_2(n)))
-    res = residual if residual is not None else out
-    _gemv_kernel[(triton.cdiv(n, block_n),)](
-        x, w, out, res, norm_weight if norm_weight is not None else w, b, n, k, x.stride(0), out.stride(0),
-        res.stride(0), eps, PROLOGUE=prologue, HAS_RES=residual is not None, BLOCK_B=BLOCK_B, BLOCK_N=block_n,
-        BLOCK_K=block_k, num_warps=config.num_warps, num_stages=config.num_stages)
-    return out
-
 
 @triton.jit
 def _prologue_kernel(x_ptr, out_ptr, nw_ptr, K, stride_xb, stride_ob, eps, PROLOGUE: tl.constexpr,
                      BLOCK_K: tl.constexpr):
-    # The GEMV prologue on its own, for the path where cuBLAS does the product.
+    # PROLOGUE 1: RMSNorm(x) * nw, rounded as transformers rounds it; 2: SiLU(x[:, :K]) * x[:, K:2K].
     b = tl.program_id(0)
     rk = tl.arange(0, BLOCK_K)
     kmask = rk < K

@@ -12,7 +12,7 @@ re-pointed at views of the fused matrices (no second copy of the weights).
 Row ``b`` of a decode batch is cache slot ``b``; a row with ``pos[b] < 0`` is idle (its attention reads
 nothing and it writes no cache). Two implementations of the per-token operations run the same step:
 ``TorchOps`` (plain PyTorch, any device: the CPU path and the reference) and ``TritonOps``
-(``inference.fast_kernels``: fused GEMVs, rope + cache write, flash-decoding).
+(``inference.fast_kernels``: norm prologues, rope + cache write, flash-decoding; cuBLAS products).
 """
 
 from __future__ import annotations
@@ -230,44 +230,29 @@ class TorchOps:
 
 
 class TritonOps:
-    """The decode step's operations as the fused Triton kernels of ``inference.fast_kernels`` (CUDA).
+    """The decode step's operations with the Triton kernels of ``inference.fast_kernels`` (CUDA).
 
-    ``choose`` maps (N, K, prologue, batch) of a product to ``"triton"`` or ``"cublas"`` (the faster on
-    this GPU, timed at warm-up); cuBLAS products get their RMSNorm / SiLU from one Triton launch.
+    Matrix products are cuBLAS's; their RMSNorm / SiLU prologue is one Triton launch.
     """
 
     name = "triton"
 
-    def __init__(self, choose: dict[tuple, str] | None = None, gemv_configs: dict[tuple, Any] | None = None,
-                 n_split: dict[int, int] | None = None) -> None:
+    def __init__(self, n_split: dict[int, int] | None = None) -> None:
         from inference import fast_kernels
 
         self.k = fast_kernels
-        self.choose = choose or {}
-        self.gemv_configs = gemv_configs or {}
         self.n_split = n_split or {}
-
-    @staticmethod
-    def key(x: torch.Tensor, w: torch.Tensor, norm: bool, silu: bool) -> tuple:
-        return (w.shape[0], w.shape[1], "norm" if norm else "silu" if silu else "plain", x.shape[0])
 
     def linear(self, x: torch.Tensor, w: torch.Tensor, *, norm_weight: torch.Tensor | None = None, eps: float = 0.0,
                residual: torch.Tensor | None = None, silu_mul: bool = False,
                out_dtype: torch.dtype | None = None) -> torch.Tensor:
-        key = self.key(x, w, norm_weight is not None, silu_mul)
-        if self.choose.get(key, "triton") == "cublas":
-            if norm_weight is not None or silu_mul:
-                x = self.k.prologue(x, torch.empty(x.shape[0], w.shape[1], device=x.device, dtype=x.dtype),
-                                    norm_weight=norm_weight, eps=eps, silu_mul=silu_mul)
-            if residual is not None:
-                return residual.addmm_(x, w.t())
-            y = x @ w.t()
-            return y if out_dtype is None else y.to(out_dtype)
-        out = residual if residual is not None else torch.empty(
-            x.shape[0], w.shape[0], device=x.device, dtype=out_dtype or x.dtype)
-        config = self.gemv_configs.get(key[:2]) or default_gemv_config(w.shape[0])
-        return self.k.gemv(x, w, out, norm_weight=norm_weight, eps=eps, residual=residual, silu_mul=silu_mul,
-                           config=config)
+        if norm_weight is not None or silu_mul:
+            x = self.k.prologue(x, torch.empty(x.shape[0], w.shape[1], device=x.device, dtype=x.dtype),
+                                norm_weight=norm_weight, eps=eps, silu_mul=silu_mul)
+        if residual is not None:
+            return residual.addmm_(x, w.t())
+        y = x @ w.t()
+        return y if out_dtype is None else y.to(out_dtype)
 
     def rope_cache(self, m: FastLlama, qkv: torch.Tensor, layer: int, pos: torch.Tensor) -> torch.Tensor:
         q = torch.empty(qkv.shape[0], m.n_q * m.head_dim, device=qkv.device, dtype=qkv.dtype)
@@ -277,13 +262,6 @@ class TritonOps:
         out = torch.empty_like(q)
         n_split = self.n_split.get(q.shape[0]) or default_splits(q.shape[0], m.n_kv)
         return self.k.decode_attention(q, m.k_cache[layer], m.v_cache[layer], pos, out, m.n_q, m.n_kv, n_split)
-
-
-def default_gemv_config(n: int) -> Any:
-    """Rows per GEMV program: small outputs take narrow blocks so that every multiprocessor gets work."""
-    from inference.fast_kernels import GemvConfig
-
-    return GemvConfig(block_n=16 if n <= 4096 else 32 if n <= 32768 else 64)
 
 
 def default_splits(batch: int, n_kv: int, programs: int = 128) -> int:
