@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 from collections.abc import Iterator
@@ -89,6 +90,10 @@ class TransformersBackend:
         """The fast decode engine where it applies (by default: a 16-bit Llama on CUDA), else None."""
         cuda = str(self.model.device).startswith("cuda")
         if wanted is False or (wanted is None and (not cuda or self.static_cache)):
+            return None
+        if wanted is None and os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true"):
+            # ZeroGPU attaches the GPU only inside each forked @spaces.GPU call: no graphs kept from start-up
+            logger.info("fast decode off on ZeroGPU (pass --fast-decode to try it); generating with generate()")
             return None
         from inference.fast_model import unsupported_reason
 
