@@ -46,6 +46,14 @@ class EvalConfig:
         if self.mode == "loglik" and self.backend not in ("auto", "transformers"):
             raise EvalError(f"--mode loglik scores log-likelihoods, which only the transformers backend can do; "
                             f"use --mode generate with --backend {self.backend}, or --backend transformers")
+        if self.mode == "loglik" and self.backend == "auto":
+            from inference.registry import option_fields, spec
+
+            foreign = sorted(set(self.backend_options) - set(option_fields(spec("transformers").options)))
+            if foreign:
+                flag = "--" + foreign[0].replace("_", "-")
+                raise EvalError(f"--mode loglik scores log-likelihoods in this process (transformers), which {flag} "
+                                f"does not apply to; use --mode generate to evaluate through that backend")
         if self.limit is not None and self.limit < 1:
             raise EvalError(f"--limit must be a positive number of questions, got {self.limit}")
         if self.batch_size < 1:
@@ -76,7 +84,10 @@ def load_model_for(config: EvalConfig) -> tuple[Any, dict]:
     options = config.backend_options or {"base_model": config.model, "adapter": config.adapter,
                                          "quantization": config.quantization, "device": config.device}
     backend = load_backend(config.backend, **options)
-    return backend, {"backend": backend.description}
+    settings = {"backend": backend.description}
+    if backend.name == "openai":  # the model is the one the server serves under that name
+        settings["served_model"] = backend.model
+    return backend, settings
 
 
 def score_task(task: TaskData, handle: Any, config: EvalConfig) -> list[dict]:
@@ -92,10 +103,12 @@ def score_task(task: TaskData, handle: Any, config: EvalConfig) -> list[dict]:
 
 def _header(config: EvalConfig, handle: Any, settings: dict) -> dict:
     model = getattr(handle, "model", None)
-    return {"model": config.model, "adapter": config.adapter, "mode": config.mode, "seed": config.seed,
+    served = settings.get("served_model")
+    return {"model": served or config.model, "adapter": config.adapter, "mode": config.mode, "seed": config.seed,
             "limit": config.limit, "batch_size": config.batch_size,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "fingerprints": {"model": fingerprint.model_fingerprint(config.model, model),
+            "fingerprints": {"model": {"served_model": served, "server": settings["backend"]} if served
+                             else fingerprint.model_fingerprint(config.model, model),
                              "adapter": fingerprint.adapter_fingerprint(config.adapter)},
             "settings": settings, "versions": fingerprint.versions(),
             "scoring": "lm-evaluation-harness 0.4.13 HFLM semantics (see evaluation/loglik.py)"

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 AUTO = "auto"
 # One entry per backend: the module that defines its ``SPEC``.
-_MODULES = ("inference.transformers_backend", "inference.llamacpp_backend")
+_MODULES = ("inference.transformers_backend", "inference.llamacpp_backend", "inference.openai_backend")
 
 
 @dataclass(frozen=True)
