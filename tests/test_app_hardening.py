@@ -271,12 +271,10 @@ BIG_VALUES = {
 }
 
 
-@pytest.mark.parametrize("what", list(HUGE_BODIES))
-def test_a_huge_request_is_refused_before_it_is_read_and_holds_up_no_other_user(what):
-    """A 20 MB request is answered 413 with a message giving the limit before it is parsed, and another
-    user's question sent at the same time is answered about as fast as usual (within 3 s)."""
-    endpoint, data = HUGE_BODIES[what]
-    payload = body(data)
+def beside_a_normal_user(send_big) -> Any:
+    """Run ``send_big(url, http, start_other)`` (which starts the other user's question when it likes)
+    while another user asks a normal question; check the other user was answered about as fast as alone
+    and the model never saw the big request; return what ``send_big`` got back."""
     backend = tutor_backend()
     with running_app(backend) as url, httpx.Client(timeout=120) as http:
         normal = Client(url, verbose=False)
@@ -288,48 +286,9 @@ def test_a_huge_request_is_refused_before_it_is_read_and_holds_up_no_other_user(
         _, usual = ask()
         with ThreadPoolExecutor(max_workers=1) as pool:
             start = time.perf_counter()
-            other = pool.submit(ask)
-            posted = http.post(f"{url}/gradio_api/call/{endpoint}", content=payload,
-                               headers={"content-type": "application/json"})
+            big = send_big(url, http, lambda: pool.submit(ask))
             refused_after = time.perf_counter() - start
-            reply, waited = other.result(timeout=120)
-    assert posted.status_code == 413
-    assert posted.json() == {"error": f"The request is too large ({len(payload.encode()):,} bytes; the limit is "
-                                      "2,097,152): send shorter text."}
-    assert reply == TUTOR_REPLY
-    timing = f"refused after {refused_after:.2f} s; the other user waited {waited:.2f} s (alone: {usual:.2f} s)"
-    assert refused_after < 10, timing
-    assert waited < usual + 3, timing
-    assert {m["content"] for _, [conversation], _ in backend.calls for m in conversation
-            if m["role"] == "user"} == {CHAT_ARGS[0]}
-
-
-@pytest.mark.parametrize("what", list(BIG_VALUES))
-def test_a_big_value_is_refused_at_once_and_holds_up_no_other_user(what):
-    """A request under the body limit with a value too big for the app, queued first, is refused in a
-    moment with a message giving the limit; another user's question right behind it is not held up."""
-    endpoint, data, message = BIG_VALUES[what]
-    backend = tutor_backend()
-    with running_app(backend) as url, httpx.Client(timeout=120) as http:
-        normal = Client(url, verbose=False)
-
-        def ask() -> tuple[str, float]:
-            start = time.perf_counter()
-            return normal.predict(*CHAT_ARGS, api_name="/chat"), time.perf_counter() - start
-
-        _, usual = ask()
-        start = time.perf_counter()
-        posted = http.post(f"{url}/gradio_api/call/{endpoint}", content=body(data),
-                           headers={"content-type": "application/json"})
-        posted.raise_for_status()  # the big request is in the queue, ahead of the normal one
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            other = pool.submit(ask)
-            stream = http.get(f"{url}/gradio_api/call/{endpoint}/{posted.json()['event_id']}").text
-            refused_after = time.perf_counter() - start
-            reply, waited = other.result(timeout=120)
-    (event,) = [e for e in parse_events(stream) if e.name in ("complete", "error")]
-    assert event.name == "error"
-    assert event.data["error"] == message
+            reply, waited = big["other"].result(timeout=120)
     assert reply == TUTOR_REPLY
     timing = f"refused after {refused_after:.2f} s; the other user waited {waited:.2f} s (alone: {usual:.2f} s)"
     assert refused_after < 10, timing
@@ -337,6 +296,45 @@ def test_a_big_value_is_refused_at_once_and_holds_up_no_other_user(what):
     # Refused before the model: it saw only the normal user's questions.
     assert {m["content"] for _, [conversation], _ in backend.calls for m in conversation
             if m["role"] == "user"} == {CHAT_ARGS[0]}
+    return big["result"]
+
+
+@pytest.mark.parametrize("what", list(HUGE_BODIES))
+def test_a_huge_request_is_refused_before_it_is_read_and_holds_up_no_other_user(what):
+    """A 20 MB request is answered 413 with a message giving the limit before it is parsed, and another
+    user's question sent at the same time is answered about as fast as usual (within 3 s)."""
+    endpoint, data = HUGE_BODIES[what]
+    payload = body(data)
+
+    def send(url, http, start_other):
+        other = start_other()
+        return {"other": other, "result": http.post(f"{url}/gradio_api/call/{endpoint}", content=payload,
+                                                     headers={"content-type": "application/json"})}
+
+    posted = beside_a_normal_user(send)
+    assert posted.status_code == 413
+    assert posted.json() == {"error": f"The request is too large ({len(payload.encode()):,} bytes; the limit is "
+                                      "2,097,152): send shorter text."}
+
+
+@pytest.mark.parametrize("what", list(BIG_VALUES))
+def test_a_big_value_is_refused_at_once_and_holds_up_no_other_user(what):
+    """A request under the body limit with a value too big for the app, queued first, is refused in a
+    moment with a message giving the limit; another user's question right behind it is not held up."""
+    endpoint, data, message = BIG_VALUES[what]
+
+    def send(url, http, start_other):
+        posted = http.post(f"{url}/gradio_api/call/{endpoint}", content=body(data),
+                           headers={"content-type": "application/json"})
+        posted.raise_for_status()  # the big request is in the queue, ahead of the normal one
+        other = start_other()
+        stream = http.get(f"{url}/gradio_api/call/{endpoint}/{posted.json()['event_id']}").text
+        return {"other": other, "result": stream}
+
+    stream = beside_a_normal_user(send)
+    (event,) = [e for e in parse_events(stream) if e.name in ("complete", "error")]
+    assert event.name == "error"
+    assert event.data["error"] == message
 
 
 def test_text_limits_are_named_in_the_refusal_and_the_limit_itself_is_accepted():
