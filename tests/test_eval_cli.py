@@ -127,3 +127,23 @@ def test_eval_speed_bench_runs_on_cpu_with_tiny(shared_data, tmp_path, monkeypat
     assert small["forward_passes"] == -(-48 // 4) and large["forward_passes"] == -(-48 // 16)
     assert small["tokens"] == large["tokens"] and large["padded_tokens"] >= large["tokens"]
     assert small["score_s"] > 0 and small["acc"] == large["acc"]
+
+
+@pytest.mark.slow
+def test_generate_mode_through_the_llama_cpp_backend(tiny_gguf, shared_data, tmp_path):
+    args = build_parser().parse_args([
+        "--backend", "llamacpp", "--gguf", str(tiny_gguf["f16"]), "--tasks", "arc_challenge", "--data-dir",
+        str(shared_data), "--limit", "3", "--mode", "generate", "--max-new-tokens", "4",
+        "--output", str(tmp_path / "gen.json"), "--no-progress"])
+    assert main(args) == 0
+    saved = json.loads((tmp_path / "gen.json").read_text())
+    assert saved["settings"]["backend"].startswith("llamacpp (") and saved["tasks"]["arc_challenge"]["n"] == 3
+
+
+def test_loglik_mode_needs_a_backend_that_scores(tmp_path, capsys):
+    args = build_parser().parse_args(["--backend", "llamacpp", "--gguf", "x.gguf", "--tasks", "arc_challenge",
+                                      "--data-dir", str(tmp_path)])
+    assert main(args) == 2
+    assert capsys.readouterr().err == ("error: --mode loglik scores log-likelihoods, which only the transformers "
+                                       "backend can do; use --mode generate with --backend llamacpp, or --backend "
+                                       "transformers\n")
