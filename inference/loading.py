@@ -81,6 +81,14 @@ def resolve_quantization(quantization: str, device: str, config: Any) -> str:
     return choice
 
 
+def nf4_config(compute_dtype: Any) -> Any:
+    """The 4-bit NF4 settings (QLoRA's: double quantization) for training and serving alike."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=compute_dtype)
+
+
 def hub_error(what: str, name: str, flag: str, exc: BaseException, download: str | None = None,
               local: str = "directory") -> BackendError:
     """The one message for "not local, not cached, and the hub did not give it" (every loader uses it)."""
@@ -237,11 +245,7 @@ def load_model(base_model: str, adapter: str | None = None, quantization: str = 
     dtype = _dtype_for(device)
     kwargs: dict[str, Any] = {"dtype": dtype, "device_map": device}
     if quantization == "4bit":
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=dtype if device.startswith("cuda") else torch.float32)
+        kwargs["quantization_config"] = nf4_config(dtype if device.startswith("cuda") else torch.float32)
     try:
         model = AutoModelForCausalLM.from_pretrained(os.path.expanduser(base_model), **kwargs)
     except torch.OutOfMemoryError:

@@ -96,8 +96,7 @@ def resolve_runtime(config: TrainConfig) -> Runtime:
 
 
 def _model_error(name: str, exc: BaseException) -> TrainingError:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    from inference.loading import looks_like_path
+    from inference.loading import hub_error, looks_like_path
 
     if looks_like_path(name) and not os.path.exists(os.path.expanduser(name)):
         return TrainingError(f"model directory {name!r} not found: pass a hub id (owner/name) or an existing "
@@ -106,8 +105,7 @@ def _model_error(name: str, exc: BaseException) -> TrainingError:
     if os.path.isdir(local) and not os.path.isfile(os.path.join(local, "config.json")):
         return TrainingError(f"{name!r} is not a model directory (no config.json): pass a folder saved with "
                              "save_pretrained, or a hub id, with --model")
-    return TrainingError(f"could not load model {name!r} ({first[:200]}): check the id, run where the Hugging Face "
-                         "hub is reachable (and you have access), or pass a local model directory with --model")
+    return TrainingError(str(hub_error("model", name, "--model", exc)))
 
 
 def load_tokenizer(name: str) -> Any:
@@ -131,11 +129,9 @@ def load_transformers_model(config: TrainConfig, runtime: Runtime) -> Any:
         # the other data-parallel ranks are using.
         kwargs["device_map"] = {"": runtime.local_rank}
     if runtime.load_in_4bit:
-        from transformers import BitsAndBytesConfig
+        from inference.loading import nf4_config
 
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=dtype)
+        kwargs["quantization_config"] = nf4_config(dtype)
     try:
         model = AutoModelForCausalLM.from_pretrained(os.path.expanduser(config.model), **kwargs)
     except (OSError, ValueError) as exc:

@@ -13,12 +13,12 @@ Unsloth on a CUDA machine (which fetches and builds llama.cpp itself, so needs t
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
+from inference.loading import read_adapter_base
 from training.checkpoints import STAGING
 from training.errors import TrainingError, fail
 from training.finite import check_adapter_file
@@ -52,7 +52,7 @@ def adapter_base(adapter: str, override: str | None) -> str:
         raise TrainingError(f"--adapter {adapter!r} has no adapter_config.json: pass the output_dir of a training run")
     if override:
         return override
-    base = json.loads(config_path.read_text()).get("base_model_name_or_path")
+    base = read_adapter_base(str(config_path.parent))
     if not base:
         raise TrainingError(f"{config_path} names no base model: pass --base-model")
     return base
