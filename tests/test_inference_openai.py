@@ -2,9 +2,9 @@
 Llama 3 GGUF, started and stopped (and killed) by the tests.
 
 Greedy replies equal the in-process llama.cpp backend's on the same file, streamed or batched; seed,
-temperature and top-p arrive; Stop closes the HTTP stream; a server killed mid-reply is an error message in the chat and the next
-question after a restart is answered; quizzes come back as 10 schema-constrained questions; evaluation runs
-through the same seam; the API key shows up nowhere.
+temperature and top-p arrive; Stop closes the HTTP stream; a server killed mid-reply is an error message in
+the chat and the next question after a restart is answered; quizzes come back as 10 schema-constrained
+questions; evaluation runs through the same seam; the API key shows up nowhere.
 """
 
 from __future__ import annotations
