@@ -85,7 +85,7 @@ def serve(demo: gr.Blocks, *, host: str | None = None, port: int | None = None, 
 
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore", "urllib3", "huggingface_hub"):
+    for noisy in ("httpx", "httpcore", "httpx2", "httpcore2", "urllib3", "huggingface_hub"):  # openai 3 uses *2
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # optional CPU kernels it cannot find
     # huggingface_hub prints its own retry messages; do not print them twice through the root logger.

@@ -57,17 +57,17 @@ _CONTEXT_WORDS = re.compile(r"context|too long|maximum.{0,20}length|exceed", re.
 class OpenAIOptions:
     """Where the OpenAI-compatible server is and how to talk to it."""
 
-    base_url: str | None = option(None, "openai: the server's API address, e.g. http://localhost:8000/v1 (vLLM, "
+    base_url: str | None = option(None, "the server's API address, e.g. http://localhost:8000/v1 (vLLM, "
                                         "SGLang, llama-server)")
-    model_name: str | None = option(None, "openai: the model to ask for (a LoRA served under a name, e.g. tutor); "
+    model_name: str | None = option(None, "the model to ask for (a LoRA served under a name, e.g. tutor); "
                                           "default: the first model the server lists")
-    api_key_env: str = option("OPENAI_API_KEY", "openai: name of the environment variable that holds the server's "
+    api_key_env: str = option("OPENAI_API_KEY", "name of the environment variable that holds the server's "
                                                 "API key (unset: no key, for servers without auth)")
-    timeout: float = option(60.0, "openai: seconds to wait for the server (to connect: at most 10) before the "
+    timeout: float = option(60.0, "seconds to wait for the server (to connect: at most 10) before the "
                                   "client gives up on a request", low=1, high=3600)
-    max_retries: int = option(2, "openai: how often the client retries a request that failed to connect, timed out "
+    max_retries: int = option(2, "how often the client retries a request that failed to connect, timed out "
                                  "or got 429/5xx", low=0, high=20)
-    parallel_requests: int = option(16, "openai: most requests sent at once by one batch (quiz rounds, evaluation); "
+    parallel_requests: int = option(16, "most requests sent at once by one batch (quiz rounds, evaluation); "
                                         "match the server's batch capacity", low=1, high=1024)
     probe: bool = option(True, "ask the server at load whether it honours a JSON schema", flag="")
 

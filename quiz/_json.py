@@ -19,6 +19,7 @@ from quiz._text import normalize, squash
 from quiz.question import Question
 
 _SMART_QUOTES = "\u201c\u201d"
+_CONTROL_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 _START = re.compile(r"[\[{]\s*[{\"'\u201c\u201d]")
 _MAX_STARTS = 8
 
@@ -50,8 +51,10 @@ def repair(src: str) -> tuple[str, str | None]:
                 quote = None
             elif c == '"':
                 out.append('\\"')  # a plain quote inside a string opened by a smart quote
+            elif c < " ":  # a raw newline, tab or other control character: JSON wants it escaped
+                out.append(_CONTROL_ESCAPES.get(c) or f"\\u{ord(c):04x}")
             else:
-                out.append("\\n" if c == "\n" else c)
+                out.append(c)
             continue
         if c == '"' or c in _SMART_QUOTES:
             quote = '"' if c == '"' else "curly"

@@ -440,3 +440,12 @@ def test_import_pulls_in_the_standard_library_only() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_json_with_raw_control_characters_in_strings_parses():
+    """Some servers' JSON grammars let a raw carriage return, tab or other control character into a string."""
+    text = ('{"questions":[{"question":"Which\\tgas\\r\\ndo plants take in?","options":["Oxygen","Carbon\\x01 dioxide",'
+            '"Helium","Neon"],"answer":"B","explanation":"Photosynthesis\\x07 uses it."}]}')
+    (question,) = parse_quiz(text)
+    assert question.question.split() == ["Which", "gas", "do", "plants", "take", "in?"]
+    assert question.answer == 1 and question.options[0] == "Oxygen"
