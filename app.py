@@ -22,6 +22,7 @@ from starlette.middleware import Middleware
 from inference import BackendError, load_backend
 from inference.cli import add_backend_arguments, add_options, backend_options, option_table, read_options
 from inference.registry import option
+from quiz.generate import warm_up as warm_quiz
 from ui import build_demo, launch_style
 from ui.guard import BodyLimit
 
@@ -103,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     logger.info("model ready: %s", backend.description)
+    if warm_quiz(backend):
+        logger.info("quiz instructions read into the prompt cache")
     try:
         serve(build_demo(backend, concurrency=args.app.concurrency), host=args.app.host, port=args.app.port, share=args.app.share,
               queue_size=args.app.queue_size)

@@ -29,7 +29,13 @@ class PrefixCache:
         self.capacity = capacity
         self.size = 0
         self._entries: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
+        self._pinned: dict[tuple[int, ...], bytes] = {}  # never dropped, not counted in ``size``
         self._lock = threading.Lock()
+
+    def pin(self, tokens: list[int], state: bytes) -> None:
+        """Keep ``state`` for good: a prefix many prompts share (the quiz's instructions)."""
+        with self._lock:
+            self._pinned[tuple(tokens)] = state
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -58,16 +64,19 @@ class PrefixCache:
         """
         with self._lock:
             best_key, best_shared = None, 0
-            for key in self._entries:
+            for key in [*self._entries, *self._pinned]:
                 shared = common_prefix(list(key), prompt)
                 if shared > best_shared:
                     best_key, best_shared = key, shared
             if best_key is None:
                 return [], None, 0
-            self._entries.move_to_end(best_key)
-            return list(best_key), self._entries[best_key], best_shared
+            if best_key in self._entries:
+                self._entries.move_to_end(best_key)
+                return list(best_key), self._entries[best_key], best_shared
+            return list(best_key), self._pinned[best_key], best_shared
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._pinned.clear()
             self.size = 0

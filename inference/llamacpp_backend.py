@@ -151,16 +151,16 @@ class LlamaCppBackend:
         elif keep_live:
             self._save_live(live)
 
-    def _save_live(self, live: list[int]) -> None:
-        if len(live) < 2 or not self.cache.capacity:
+    def _save_live(self, live: list[int], pin: bool = False) -> None:
+        if len(live) < 2 or not (self.cache.capacity or pin):
             return
         lib, ctx = self._lib, self.llm._ctx.ctx
         size = lib.llama_state_seq_get_size(ctx, 0)
-        if size > self.cache.capacity:
+        if size > self.cache.capacity and not pin:
             return
         buffer = (ctypes.c_uint8 * size)()
         written = lib.llama_state_seq_get_data(ctx, buffer, size, 0)
-        self.cache.put(live, bytes(buffer)[:written])
+        (self.cache.pin if pin else self.cache.put)(live, bytes(buffer)[:written])
 
     def _load(self, key: list[int], state: bytes) -> None:
         lib, llm = self._lib, self.llm
@@ -223,6 +223,18 @@ class LlamaCppBackend:
         grammar = grammar.replace('char ::= [^"\\\\] |', 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |')
         # Compact JSON: optional spaces after ":" and "," cost a token each (~10% of a 10-question quiz).
         return grammar.replace('space ::= " "?', 'space ::= ""')
+
+    def remember(self, messages: list[dict]) -> None:
+        """Read ``messages``' prompt now and keep its KV cache for good: later prompts that start the same
+        way (every quiz shares its instructions) skip that part. Costs start-up time, saves it per use."""
+        prompt = self.prompt_ids(messages, 1)
+
+        def read() -> None:
+            self._restore_best(prompt)
+            self._prefill(prompt)
+            self._save_live(self.llm.input_ids[: self.llm.n_tokens].tolist(), pin=True)
+
+        self._worker.run(read)
 
     # -- Backend protocol ------------------------------------------------------------------------
     def stream_chat(self, messages: list[dict], config: GenerationConfig | None = None) -> Iterator[str]:

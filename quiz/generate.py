@@ -81,6 +81,17 @@ def _config(count: int, seed: int, schema: dict | None = None) -> GenerationConf
                             json_schema=schema)
 
 
+def warm_up(backend: Backend) -> bool:
+    """Let a backend that keeps prompt caches read the quiz instructions once now (they open every quiz
+    prompt; only the difficulty and topic lines differ), so the first quiz starts as fast as later ones.
+    Returns whether it did."""
+    remember = getattr(backend, "remember", None)
+    if remember is None or not constrained(backend):
+        return False
+    remember(build_json_messages("", 10, "medium", []))
+    return True
+
+
 def constrained(backend: Backend) -> bool:
     """Whether ``backend`` can constrain its reply to a JSON schema (then a quiz always parses)."""
     return bool(getattr(getattr(backend, "capabilities", None), "json_schema", False))

@@ -193,3 +193,19 @@ def test_auto_picks_llama_cpp_without_cuda(monkeypatch, tmp_path):
     monkeypatch.setattr("inference.registry.cuda_available", lambda: True)
     assert resolve_auto({})[0] == "transformers"
     assert resolve_auto({"gguf": "x.gguf"})[0] == "llamacpp"
+
+
+def test_the_quiz_instructions_are_read_once_at_start(tiny_gguf):
+    from quiz._prompt import build_json_messages
+    from quiz.generate import warm_up
+
+    backend = llamacpp(tiny_gguf, cache_mb=0)  # pinned even with no room for conversations
+    assert warm_up(backend)
+    backend.chat_batch([[{"role": "user", "content": "Something else first. " * 20}]], GREEDY)
+    prompt = backend.prompt_ids(build_json_messages("volcanoes", 10, "hard", []), 1)
+    before = backend.evaluated_tokens
+    backend.chat_batch([build_json_messages("volcanoes", 10, "hard", [])], GenerationConfig(max_new_tokens=1,
+                                                                                             temperature=0))
+    read = backend.evaluated_tokens - before
+    assert read < len(prompt) // 3, f"read {read} of the quiz prompt's {len(prompt)} tokens"
+    assert not warm_up(load_backend("transformers", base_model=str(tiny_gguf["hf"]), warmup=False))
