@@ -307,7 +307,9 @@ def test_the_api_key_appears_in_no_log_error_or_description(tiny_gguf, tmp_path,
     server = LlamaServer(tiny_gguf["f16"], tmp_path / "server.log", "--api_key", FAKE_KEY).start()
     seen: list[str] = []
     try:
-        caplog.set_level(logging.DEBUG)  # every library's debug output, the HTTP layers' included
+        caplog.set_level(logging.DEBUG)  # every library's debug output, the HTTP layers' included,
+        for name in ("openai", "httpx", "httpcore", "httpx2", "httpcore2"):  # even where the app quieted them
+            caplog.set_level(logging.DEBUG, logger=name)
         monkeypatch.delenv("TUTOR_TEST_SERVER_KEY", raising=False)
         with pytest.raises(BackendError, match=rf"the model server at {server.url} refused the API key \(HTTP 401"
                                                r".*\): put the key in the environment variable TUTOR_TEST_SERVER_KEY"):
