@@ -219,7 +219,9 @@ def clean_name(name: str | None) -> str | None:
         return None
     if not isinstance(name, str):
         raise ValueError(f"a name must be text or None, got {type(name).__name__}")
-    visible = "".join(c for c in name if not unicodedata.category(c).startswith("C"))
+    # Line breaks and other control characters become spaces; invisible format characters go.
+    visible = "".join(" " if unicodedata.category(c) == "Cc" else c for c in name
+                      if not unicodedata.category(c).startswith(("Cf", "Cs", "Co", "Cn")))
     cleaned = " ".join(visible.split())
     if len(cleaned) > MAX_NAME_CHARS:
         raise ValueError(f"the name is {len(cleaned)} characters long: use at most {MAX_NAME_CHARS}")
