@@ -214,7 +214,7 @@ def _questions(stored: str, *, with_key: bool) -> list[Question]:
 
 
 def clean_name(name: str | None) -> str | None:
-    """A participant's name with control characters dropped and spaces squeezed; None if blank."""
+    """A participant's name with line breaks and control characters as spaces, spaces squeezed; None if blank."""
     if name is None:
         return None
     if not isinstance(name, str):
