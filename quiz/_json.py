@@ -15,6 +15,7 @@ from typing import Any
 
 from quiz._answers import resolve_answer
 from quiz._lines import options as split_option_label
+from quiz._quotes import Sourced
 from quiz._text import normalize, squash
 from quiz.question import Question
 
@@ -28,6 +29,7 @@ _OPTION_KEYS = ("options", "choices", "answers", "alternatives", "answeroptions"
 _ANSWER_KEYS = ("answer", "correctanswer", "correct", "correctoption", "correctchoice", "answerindex",
                 "correctindex", "key", "solution", "rightanswer", "correctanswerindex", "correctletter")
 _EXPLANATION_KEYS = ("explanation", "rationale", "reason", "reasoning", "why", "justification")
+_QUOTE_KEYS = ("quote", "quotation", "sourcequote", "passage", "citation", "evidence", "source")
 _LIST_KEYS = ("questions", "quiz", "items", "mcqs", "data", "results")
 
 
@@ -194,7 +196,11 @@ def _answer(raw: Any, texts: list[str], labels: list[str] | None) -> int | None:
     return None
 
 
-def _to_question(obj: dict) -> Question | None:
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _to_question(obj: dict) -> Sourced | None:
     keys = _keyed(obj)
     stem = _pick(keys, _STEM_KEYS)
     raw_options = _pick(keys, _OPTION_KEYS)
@@ -204,13 +210,13 @@ def _to_question(obj: dict) -> Question | None:
     if len(texts) < 2:
         return None
     answer = _answer(_pick(keys, _ANSWER_KEYS), texts, labels)
-    explanation = _pick(keys, _EXPLANATION_KEYS)
-    explanation = explanation.strip() if isinstance(explanation, str) and explanation.strip() else None
-    return Question(stem.strip(), texts, marked if answer is None else answer, explanation)
+    question = Question(stem.strip(), texts, marked if answer is None else answer,
+                        _text(_pick(keys, _EXPLANATION_KEYS)))
+    return Sourced(question, _text(_pick(keys, _QUOTE_KEYS)))
 
 
-def parse_json(text: str) -> list[Question]:
-    """Questions from the first JSON quiz in ``text``; [] when there is none."""
+def parse_json(text: str) -> list[Sourced]:
+    """Questions (with their quotes) from the first JSON quiz in ``text``; [] when there is none."""
     text = normalize(text, quotes=False)
     for value in _values(text):
         questions = [q for q in map(_to_question, _question_list(value)) if q is not None]

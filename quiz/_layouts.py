@@ -1,18 +1,21 @@
 """Reading a quiz written as text: a line-by-line state machine over the classes of ``quiz._lines``.
 
-A question is a stem, then options, then optional answer and explanation lines. A question ends at
-the next header, a separator ("---", "END"), or options that start again at "A)". Text that belongs
+A question is a stem, then options, then optional answer, quote and explanation lines. A question ends
+at the next header, a separator ("---", "END"), or options that start again at "A)". Text that belongs
 to no question (chatter, chains of thought) is kept aside and dropped unless options follow it, in
-which case it is the stem of an unnumbered question.
+which case it is the stem of an unnumbered question. A Markdown table with a question column gives
+one question per row. An answer key or solutions section after the questions ("Answers: 1-B, 2-C",
+"Solutions" then "1. B – because ...") fills in the keys and explanations.
 """
 
 from __future__ import annotations
 
 from quiz import _lines as lines
+from quiz import _table as table
 from quiz._answers import resolve_answer
-from quiz._drafts import Draft, clean_option, drop_truncated, key_entries, last_paragraph, to_question
+from quiz._drafts import Draft, clean_option, drop_truncated, key_entries, last_paragraph, split_entry, to_sourced
+from quiz._quotes import Sourced
 from quiz._text import is_fence, normalize, strip_markup
-from quiz.question import Question
 
 
 class _Reader:
@@ -24,6 +27,9 @@ class _Reader:
         self.pending: list[str] = []  # text outside any question
         self.key_mode = False
         self.key_targets: dict[int, Draft] = {}  # question number -> draft, while reading an answer key
+        self.key_last: Draft | None = None  # the question the last key entry was for: notes below it are its explanation
+        self.key_note_open = False  # whether plain text right below continues that entry (no blank line between)
+        self.table: table.Columns | None = None
         self.in_code = False
 
     # -- dispatch ---------------------------------------------------------------------------
@@ -39,9 +45,11 @@ class _Reader:
                 self.cur.stem.append(raw.rstrip())
             return
         self.in_code = False
+        if self._table_row(line):
+            return
         if not line:
             self._blank()
-        elif not (self.key_mode and self._key_line(line)):
+        elif not (self.key_mode and (self._key_line(line) or self._key_note(line))):
             self.key_mode = False
             self._line(line)
 
@@ -51,7 +59,7 @@ class _Reader:
             cur.answers.append(line)
             cur.stage = "done"
             return
-        for handler in (self._answer_key, self._answer, self._explanation, self._separator,
+        for handler in (self._answer_key, self._answer, self._explanation, self._quote, self._separator,
                         self._header, self._options):
             if handler(line):
                 return
@@ -66,9 +74,10 @@ class _Reader:
     # -- handlers ---------------------------------------------------------------------------
     def _blank(self) -> None:
         cur = self.cur
+        self.key_note_open = False
         if cur is None:
             self.pending.append("")
-        elif cur.stage == "explanation":
+        elif cur.stage in ("explanation", "quote"):
             cur.stage = "done"
         elif cur.stage != "stem":
             cur.pending.append("")
@@ -83,6 +92,8 @@ class _Reader:
             cur.stem.append(line)
         elif cur.stage == "explanation":
             cur.explanation.append(line)
+        elif cur.stage == "quote":
+            cur.quote.append(line)
         else:
             cur.pending.append(line)
 
@@ -216,6 +227,35 @@ class _Reader:
         cur.stage = "explanation"
         return True
 
+    def _quote(self, line: str) -> bool:
+        rest = lines.quote(line)
+        cur = self.cur
+        if rest is None or cur is None or not cur.options:
+            return False  # "Quote: ..." before the options is part of the question
+        if rest:
+            cur.quote.append(rest)
+        cur.stage = "quote"
+        return True
+
+    # -- Markdown tables ----------------------------------------------------------------------
+    def _table_row(self, line: str) -> bool:
+        row = table.cells(line)
+        if row is None:
+            self.table = None
+            return False
+        if self.table is None:
+            columns = table.columns(row)
+            if columns is None:
+                return False
+            self._close()
+            self.pending.clear()
+            self.table = columns
+        elif not table.is_rule(row):
+            found = table.draft(self.table, row)
+            if found is not None:
+                self.drafts.append(found)
+        return True
+
     # -- answer keys at the end ---------------------------------------------------------------
     def _answer_key(self, line: str) -> bool:
         rest = lines.answer_key(line)
@@ -231,6 +271,7 @@ class _Reader:
             return True
         self._close()
         self.key_mode = True
+        self.key_last = None
         # Numbers restart in some outputs ("Cluster 2: Q1 ..."): the last question with a number wins;
         # unnumbered questions are counted in order.
         self.key_targets = {d.number: d for d in self.drafts if d.number is not None}
@@ -242,15 +283,37 @@ class _Reader:
 
     def _key_line(self, line: str) -> bool:
         entries = key_entries(line)
-        applied = [self._apply_key(number, raw) for number, raw in entries]
+        applied = [self._apply_key(number, raw, single=len(entries) == 1) for number, raw in entries]
         return any(applied)
 
-    def _apply_key(self, number: int, raw: str) -> bool:
+    def _apply_key(self, number: int, raw: str, single: bool = False) -> bool:
         target = self.key_targets.get(number)
-        if target is None or resolve_answer(raw, target.texts(), target.labels()) is None:
+        if target is None:
+            return False
+        answer, why = split_entry(raw, target.texts(), target.labels()) if single else (raw, None)
+        if resolve_answer(answer, target.texts(), target.labels()) is None:
             return False
         if not target.answers:
-            target.answers.append(raw)
+            target.answers.append(answer)
+        if why:
+            target.key_explanation.append(why)
+        self.key_last, self.key_note_open = target, True
+        return True
+
+    def _key_note(self, line: str) -> bool:
+        """An explanation under a solutions entry: an "Explanation:" line, or text right below the entry."""
+        target = self.key_last
+        if target is None:
+            return False
+        why = lines.explanation(line)
+        if why is None:
+            if (not self.key_note_open or self._starts_question(line) or lines.answer(line) is not None
+                    or lines.numbered(line) is not None):
+                return False
+            why = line
+        if why:
+            target.key_explanation.append(why)
+        self.key_note_open = True
         return True
 
     # -- results ---------------------------------------------------------------------------
@@ -259,14 +322,14 @@ class _Reader:
             self.drafts.append(self.cur)
         self.cur = None
 
-    def finish(self) -> list[Question]:
+    def finish(self) -> list[Sourced]:
         self._close()
-        questions = [q for q in map(to_question, self.drafts) if q is not None]
-        return drop_truncated(questions)
+        found = [q for q in map(to_sourced, self.drafts) if q is not None]
+        return drop_truncated(found)
 
 
-def parse_text(text: str) -> list[Question]:
-    """Every question a text-layout quiz holds, in order (see ``quiz.parse.parse_quiz``)."""
+def parse_text(text: str) -> list[Sourced]:
+    """Every question (with its quote) a text-layout quiz holds, in order (see ``quiz.parse.parse_quiz``)."""
     reader = _Reader()
     for raw in normalize(text).split("\n"):
         reader.feed(raw)

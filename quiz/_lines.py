@@ -9,13 +9,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# "Question 3", "Q1:", "QUESTION 1", "Question #2 of 10 - ...", "Q1) ..."
+from quiz import _words as words
+
+# "Question 3", "Q1:", "QUESTION 1", "Question #2 of 10 - ...", "Q1) ...", "Frage 3:", "Pregunta n.º 2"
+_QUESTION = words.alternatives(words.QUESTION)
 _HEADER_NUMBERED = re.compile(
-    r"^(?i:question|q)\s?(?:(?i:no)\.?\s?|#\s?)?(\d{1,3})(?:\s(?i:of)\s\d{1,3})?(?:\s?[:.)\]\-]|\s|$)\s?(.*)$")
+    rf"^(?i:{_QUESTION})\s?(?:(?i:{words.NUMBER_SIGN})\s?|#\s?)?(\d{{1,3}})"
+    r"(?:\s(?i:of|de|von|di|van|sur)\s\d{1,3})?(?:\s?[:.)\]\-]|\s|$)\s?(.*)$")
 # "(Easy): " after "Question 1": a tag, not part of the question
 _HEADER_TAG = re.compile(r"^\([^()]{1,30}\)\s?[:.\-]\s?")
-# "Question: ...", "Q: ..."
-_HEADER_LABEL = re.compile(r"^(?i:question|q)\s?[:.\-]\s?(.*)$")
+# "Question: ...", "Q: ...", "Pregunta: ..."
+_HEADER_LABEL = re.compile(rf"^(?i:{_QUESTION})\s?[:.\-]\s?(.*)$")
 # "1. ...", "12) ..." but not "1.5 m/s ..."
 _HEADER_NUMBER = re.compile(r"^(\d{1,3})\s?([.)])(?:\s|(?=[^\d\s])|$)\s?(.*)$")
 
@@ -28,22 +32,33 @@ _OPTION_NUMBER = re.compile(r"^(?:\(([0-9])\)|([0-9])(?:([)\]])|([.:])(?=\s|$)))
 # Labels inside a line, for options written on one line: "A) x B) y C) z D) w".
 _INLINE = re.compile(r"(?:^|(?<=\s))(?:\(([A-Ha-h0-9])\)|([A-Ha-h0-9])([).:]))(?=\s|$)")
 
+# "Answer: B", "Correct answer is B", "Réponse : B", "La respuesta correcta es B", "Lösung: B", "(Answer: B)"
 _ANSWER = re.compile(
-    r"^(?:(?i:the)\s)?(?:(?:(?i:correct|right)\s)?(?i:answer|ans)|(?i:correct|right)\s(?i:option|choice|letter)"
-    r"|(?i:correct|solution)(?=\s?[:=]))"
-    r"(?:\s?[:\-=]|\s(?i:is)\s?[:\-=]?|\s?(?=\())\s?(.*)$")
+    rf"^(?:(?i:{words.ARTICLE})\s)?(?:(?i:{words.alternatives(words.ANSWER)})"
+    rf"|(?i:{words.alternatives(words.ANSWER_WITH_COLON)})(?=\s?[:=]))"
+    rf"(?:\s?[:\-=]|\s(?i:{words.COPULA})\s?[:\-=]?|\s?(?=\())\s?(.*)$")
 _ANSWER_KEY = re.compile(
-    r"^(?:(?i:answer\s?key|answers|correct\s?answers|answer\s?sheet|solutions|key))\s?(?::\s?(.*)|$)")
-_EXPLANATION = re.compile(
-    r"^(?i:explanation|rationale|reasoning|reason|justification|why)\s?(?:[:\-]\s?|$)(.*)$")
+    rf"^(?i:{words.alternatives(words.ANSWER_KEY)})"
+    r"(?:\s(?i:and|with|et|avec|y|con|und|mit|e|com|en|met)\s(?i:explanations?|explications?|explicaciones"
+    r"|erkl(?:ä|ae)rungen|spiegazioni|explica[cç](?:õ|o)es|uitleg))?\s?(?::\s?(.*)|$)")
+_EXPLANATION = re.compile(rf"^(?i:{words.alternatives(words.EXPLANATION)})\s?(?:[:\-]\s?|$)(.*)$")
+_QUOTE = re.compile(rf"^(?i:{words.alternatives(words.QUOTE)})\s?:\s?(.*)$")
 _SEPARATOR = re.compile(r"^(?:[-*_#~]{3,}|={3,}.*|(?i:end)(?:\s(?i:of\s)?(?i:question)(?:\s\d{1,3})?)?\.?)$")
-_ANSWER_INSIDE = re.compile(r"\s(?:(?i:correct|right)\s)?(?i:answer)\s?[:\-]\s?")
-_EXPLANATION_INSIDE = re.compile(r"[\s.]?\s?(?i:explanation|because)\s?[:\-,]?\s")
+# An answer written at the end of an option's line: "Paris Answer: B", "Lille (Answer: B)", "Lille - Réponse : B"
+_ANSWER_INSIDE = re.compile(
+    rf"\s(?:[-\u2013\u2014]\s)?([(\[])?(?i:{words.alternatives(words.ANSWER_INSIDE)})\s?[:\-]\s?")
+_EXPLANATION_INSIDE = re.compile(
+    r"[\s.]?\s?(?i:explanation|explication|explicaci[oó]n|erkl(?:ä|ae)rung|spiegazione|explica[cç][aã]o|uitleg|"
+    + "|".join(words.BECAUSE) + r")\s?[:\-,]?\s")
+_MARK_WORDS = words.alternatives(words.CORRECT_MARK)
 _MARKERS = re.compile(
-    r"\s?(?:\u2705|\u2714\ufe0f?|\u2713|\u2611\ufe0f?|\((?i:correct|correct answer|answer)\)"
-    r"|\[(?i:correct|x)\]|(?:<-+|\u2190)\s?(?i:correct)\w*)\s?")
-_NOISE_LINE = re.compile(r"^(?i:options|choices|answer choices|select one|pick one)\s?:?$")
-_META_LINE = re.compile(r"^(?i:subject|theme|topic|difficulty|category|level|type)\s?:")
+    rf"\s?(?:\u2705|\u2714\ufe0f?|\u2713|\u2611\ufe0f?|\((?i:{_MARK_WORDS})\)"
+    rf"|\[(?i:{_MARK_WORDS}|x)\]|(?:<-+|\u2190)\s?(?i:correct)\w*)\s?")
+_NOISE_LINE = re.compile(rf"^(?i:{words.alternatives(words.OPTIONS_LINE)})\s?:?$")
+_META_LINE = re.compile(
+    r"^(?i:subject|theme|topic|difficulty|category|level|type|sujet|thème|difficulté|catégorie|niveau|tema"
+    r"|dificultad|categoría|nivel|thema|schwierigkeit|kategorie|difficoltà|categoria|livello|dificuldade"
+    r"|moeilijkheid|onderwerp)\s?:")
 _LEADING_MARK = re.compile(r"^(?:\u2705|\u2714\ufe0f?|\u2713|\u2611\ufe0f?)\s?")
 
 
@@ -160,11 +175,14 @@ def split_explanation(text: str) -> tuple[str, str | None]:
 
 
 def split_answer(text: str) -> tuple[str, str | None]:
-    """"Paris Answer: B" (an answer glued to the last option) -> ("Paris", "B")."""
+    """"Paris Answer: B" or "Lille (Answer: B)" (a key written on an option's line) -> ("Paris", "B")."""
     match = _ANSWER_INSIDE.search(text)
     if not match:
         return text, None
-    return text[: match.start()].strip(), text[match.end():].strip()
+    rest = text[match.end():].strip()
+    if match.group(1) and rest[-1:] in ")]":
+        rest = rest[:-1].strip()  # the bracket opened before "Answer"
+    return text[: match.start()].strip(), rest
 
 
 def answer_key(line: str) -> str | None:
@@ -174,7 +192,14 @@ def answer_key(line: str) -> str | None:
 
 
 def explanation(line: str) -> str | None:
+    """The text after "Explanation:", "Explication :", "Erklärung:" ... ("" when it follows below)."""
     match = _EXPLANATION.match(line)
+    return match.group(1).strip() if match else None
+
+
+def quote(line: str) -> str | None:
+    """The text after "Quote:" / "Citation :" / "Zitat:": the passage of the material a question is about."""
+    match = _QUOTE.match(line)
     return match.group(1).strip() if match else None
 
 

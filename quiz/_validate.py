@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from quiz._prompt import EXAMPLE_QUESTIONS
+from quiz._quotes import Material
 from quiz._text import squash
 from quiz.question import Question
 
@@ -24,7 +25,8 @@ _REFERENCE = re.compile(
 
 # Reasons, in the order they are checked; the error message counts them by these names.
 REASONS = ("reply without questions", "no question text", "not 4 options", "empty option", "repeated option",
-           "option refers to others", "no answer key", "copied the example", "duplicate question")
+           "option refers to others", "no answer key", "copied the example", "no quote from the material",
+           "quote too short", "quote not in the material", "duplicate question")
 
 _EXAMPLES = {squash(stem) for stem in EXAMPLE_QUESTIONS}
 
@@ -35,10 +37,12 @@ def is_catch_all(option: str) -> bool:
     return bool(_CATCH_ALL.match(text)) or (len(text) > 1 and bool(_REFERENCE.fullmatch(text)))
 
 
-def rejection(question: Question, seen: set[str]) -> str | None:
+def rejection(question: Question, seen: set[str], material: Material | None = None,
+              quote: str | None = None) -> str | None:
     """Why ``question`` cannot go into a generated quiz (one of ``REASONS``), or None if it can.
 
-    ``seen`` holds the normalised stems already accepted; it is not changed here.
+    ``seen`` holds the normalised stems already accepted; it is not changed here. With ``material``,
+    the question's ``quote`` must be a passage of it.
     """
     if not question.question.strip():
         return "no question text"
@@ -55,6 +59,10 @@ def rejection(question: Question, seen: set[str]) -> str | None:
     key = squash(question.question)
     if key in _EXAMPLES:
         return "copied the example"
+    if material is not None:
+        problem = material.problem(quote)
+        if problem is not None:
+            return problem
     if key in seen:
         return "duplicate question"
     return None

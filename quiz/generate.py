@@ -2,6 +2,7 @@
 
     from quiz import generate_quiz
     quiz = generate_quiz(backend, "photosynthesis", n=10, difficulty="easy")
+    quiz = generate_quiz(backend, "", material=read_material("cells.pdf", data), language="French")
 
 Any object with the ``inference.backend.Backend`` protocol works. Standard library only at import:
 ``inference.backend`` is imported when a quiz is generated.
@@ -18,25 +19,28 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from quiz._json import parse_json
-from quiz._prompt import DIFFICULTY, FOCUSES, build_json_messages, build_messages, quiz_schema
-from quiz._text import squash
-from quiz._validate import N_OPTIONS, REASONS, rejection
-from quiz.parse import parse_quiz
-from quiz.question import Question, Quiz, balanced_positions
+from quiz._language import check_language, detect_language
+from quiz._prompt import DIFFICULTY, FOCUSES, build_json_messages, build_messages, language_line, quiz_schema
+from quiz._quotes import Material
+from quiz._rounds import (CHUNK_SIZE, MATERIAL_JSON_CHUNK, TOKENS_PER_JSON_QUESTION, TOKENS_PER_QUESTION,
+                          Collector, MaterialPlan, config, material_round, stream_json)
+from quiz._validate import REASONS
+from quiz.material import MaterialError, clean_material, material_title
+from quiz.parse import parse_sourced
+from quiz.question import Question, Quiz
 
 if TYPE_CHECKING:
-    from inference.backend import Backend, GenerationConfig
+    from inference.backend import Backend
+
+__all__ = ["generate_quiz", "QuizGenerationError", "MaterialError", "clean_topic", "check_difficulty", "warm_up",
+           "constrained", "CHUNK_SIZE", "MATERIAL_JSON_CHUNK", "TOKENS_PER_QUESTION", "TOKENS_PER_JSON_QUESTION",
+           "MAX_TOPIC_CHARS", "MAX_QUESTIONS", "MAX_EXTRA_ROUNDS"]
 
 log = logging.getLogger(__name__)
 
 MAX_TOPIC_CHARS = 200
 MAX_QUESTIONS = 50
-CHUNK_SIZE = 3  # questions per request: short replies keep a 3B model on format and off truncation
 MAX_EXTRA_ROUNDS = 3
-TOKENS_PER_QUESTION = 160  # stem + 4 options + answer + one-sentence explanation, with room to spare
-# JSON mode: the schema bounds each string (quiz/_prompt.py), so a question cannot run past this.
-TOKENS_PER_JSON_QUESTION = 220
 
 
 class QuizGenerationError(RuntimeError):
@@ -73,14 +77,6 @@ def check_difficulty(difficulty: str) -> str:
     return value
 
 
-def _config(count: int, seed: int, schema: dict | None = None) -> GenerationConfig:
-    from inference.backend import GenerationConfig  # pure Python, but keeps `import quiz` minimal
-
-    per_question = TOKENS_PER_JSON_QUESTION if schema else TOKENS_PER_QUESTION
-    return GenerationConfig(max_new_tokens=count * per_question + 64, temperature=0.7, top_p=0.9, seed=seed,
-                            json_schema=schema)
-
-
 def warm_up(backend: Backend) -> bool:
     """Let a backend that keeps prompt caches read the quiz instructions once now (they open every quiz
     prompt; only the difficulty and topic lines differ), so the first quiz starts as fast as later ones.
@@ -97,88 +93,68 @@ def constrained(backend: Backend) -> bool:
     return bool(getattr(getattr(backend, "capabilities", None), "json_schema", False))
 
 
-class _Collector:
-    """Accepted questions, each placed at its key position as it arrives (so it can be shown at once)."""
-
-    def __init__(self, n: int, key_rng: random.Random,
-                 on_question: Callable[[int, Question], None] | None) -> None:
-        self.n, self.key_rng, self.on_question = n, key_rng, on_question
-        self.positions = balanced_positions(n, N_OPTIONS, key_rng)
-        self.questions: list[Question] = []
-        self.seen: set[str] = set()
-        self.rejected: Counter = Counter()
-
-    def offer(self, question: Question) -> None:
-        reason = rejection(question, self.seen)
-        if reason is not None:
-            self.rejected[reason] += 1
-            return
-        if len(self.questions) == self.n:
-            return
-        placed = question.with_answer_at(self.positions[len(self.questions)], self.key_rng)
-        self.questions.append(placed)
-        self.seen.add(squash(question.question))
-        if self.on_question is not None:
-            self.on_question(len(self.questions) - 1, placed)
-
-
-def _requests(topic: str, missing: int, difficulty: str, rng: random.Random, avoid: list[str]
+def _requests(topic: str, missing: int, difficulty: str, rng: random.Random, avoid: list[str], language: str
               ) -> list[list[dict]]:
     chunks = math.ceil(missing / CHUNK_SIZE)
     focuses = rng.sample(FOCUSES, min(chunks, len(FOCUSES)))
-    return [build_messages(topic, CHUNK_SIZE, difficulty, focuses[i % len(focuses)], avoid)
+    return [build_messages(topic, CHUNK_SIZE, difficulty, focuses[i % len(focuses)], avoid, language=language)
             for i in range(chunks)]
 
 
-def _accept(replies: list[str], collector: _Collector) -> None:
+def _accept(replies: list[str], collector: Collector) -> None:
     """Parse the replies and offer every question to the collector, in order."""
     for reply in replies:
-        questions = parse_quiz(reply)
-        if not questions:
+        found = parse_sourced(reply)
+        if not found:
             collector.rejected["reply without questions"] += 1
-        for question in questions:
-            collector.offer(question)
+        for one in found:
+            collector.offer(one)
 
 
-def _json_round(backend: Backend, topic: str, missing: int, difficulty: str, avoid: list[str], seed: int,
-                collector: _Collector, on_progress: Callable[[int, int], None] | None) -> str:
-    """One schema-constrained request, streamed: each question is offered as soon as its object closes."""
-    messages = build_json_messages(topic, missing, difficulty, avoid)
-    text, offered = "", 0
-    for delta in backend.stream_chat(messages, _config(missing, seed, quiz_schema(missing))):
-        text += delta
-        if "}" not in delta:
-            continue
-        complete = parse_json(text)
-        for question in complete[offered:]:
-            collector.offer(question)
-            if on_progress is not None:
-                on_progress(len(collector.questions), collector.n)
-        offered = max(offered, len(complete))
-    for question in parse_json(text)[offered:]:
-        collector.offer(question)
-    if offered == 0 and not parse_json(text):
-        collector.rejected["reply without questions"] += 1
-    return text
+def _topic_round(backend: Backend, collector: Collector, *, topic: str, difficulty: str, language: str,
+                 rng: random.Random, json_mode: bool, on_progress: Callable[[int, int], None] | None) -> list[str]:
+    """One round of requests for the questions still missing from a quiz on a topic."""
+    avoid = [q.question for q in collector.questions[-10:]]
+    missing = collector.n - len(collector.questions)
+    if json_mode:
+        messages = build_json_messages(topic, missing, difficulty, avoid, language=language)
+        generation = config(missing, rng.randrange(2**31), quiz_schema(missing))
+        return [stream_json(backend, messages, generation, collector, collector.offer, on_progress)]
+    conversations = _requests(topic, missing, difficulty, rng, avoid, language)
+    replies = backend.chat_batch(conversations, config(CHUNK_SIZE, rng.randrange(2**31)))
+    _accept(replies, collector)
+    return list(replies)
 
 
-def _failure(topic: str, n: int, accepted: int, rounds: int, rejected: Counter,
-             raw: list[str]) -> QuizGenerationError:
+def _quiz_topic(topic: str, material: str | None) -> str:
+    """The cleaned topic; with material and no topic, a title taken from the material."""
+    try:
+        return clean_topic(topic)
+    except ValueError:
+        if material is None:
+            raise
+        return clean_topic(material_title(material))
+
+
+def _failure(topic: str, n: int, accepted: int, rounds: int, rejected: Counter, raw: list[str],
+             from_material: bool) -> QuizGenerationError:
     order = {reason: i for i, reason in enumerate(REASONS)}
     most_first = sorted(rejected.items(), key=lambda item: (-item[1], order.get(item[0], len(order))))
     counts = ", ".join(f"{count} {reason}" for reason, count in most_first)
+    fix = ("ask for fewer questions, give more material" if from_material else "choose a broader topic")
     message = (f"could not write {n} valid questions about {topic!r}: got {accepted} after {rounds} "
                f"round{'' if rounds == 1 else 's'} "
-               f"(rejected: {counts or 'none'}); try again, choose a broader topic, or use a stronger "
+               f"(rejected: {counts or 'none'}); try again, {fix}, or use a stronger "
                f"or fine-tuned model")
     return QuizGenerationError(message, raw, rejected)
 
 
 def generate_quiz(backend: Backend, topic: str, n: int = 10, difficulty: str = "medium", *,
+                  material: str | None = None, language: str | None = None,
                   seed: int | None = None, max_extra_rounds: int = MAX_EXTRA_ROUNDS,
                   on_progress: Callable[[int, int], None] | None = None,
                   on_question: Callable[[int, Question], None] | None = None) -> Quiz:
-    """Write a quiz of exactly ``n`` validated questions about ``topic``.
+    """Write a quiz of exactly ``n`` validated questions about ``topic``, or about ``material``.
 
     A backend that can constrain its output to a JSON schema gets one streamed request for all the
     questions, in a schema that makes every reply parse; each question is validated as soon as its
@@ -188,6 +164,17 @@ def generate_quiz(backend: Backend, topic: str, n: int = 10, difficulty: str = "
     new. Missing questions are asked for again, at most ``max_extra_rounds`` times, then
     ``QuizGenerationError`` says what went wrong.
 
+    ``material`` (the user's notes, pasted or from ``quiz.material.read_material``): the questions are
+    about it only. It is cut into sections that fit the context and the ``n`` questions are spread over
+    them in proportion to their length, so a long document is covered from start to end. Each question
+    must quote the passage it comes from; a quote that is not in the material rejects the question
+    (counted like the other reasons), and a checked quote ends its explanation. ``topic`` may then be
+    empty: the material's first heading (or first line) names the quiz. ``MaterialError`` for empty or
+    over-long material.
+
+    ``language``: the language to write the quiz in ("French", "de", "pt-BR"); None (or "auto") writes
+    it in the language of the material or topic. The layout labels and JSON keys stay English.
+
     The options are shuffled so the key's position is uniform. ``seed=None`` draws a fresh sampling
     seed, so every call gives a new quiz, and places the keys from the operating system's secret
     random source: nothing a quiz-taker can see (the questions, the option order, even the sampling
@@ -196,33 +183,36 @@ def generate_quiz(backend: Backend, topic: str, n: int = 10, difficulty: str = "
     ``on_progress(done, n)`` is called after each round (and each question in JSON mode);
     ``on_question(index, question)`` as each question is accepted, already in its final form.
     """
-    topic = clean_topic(topic)
+    if material is not None:
+        material = clean_material(material)
+    topic = _quiz_topic(topic, material)
     difficulty = check_difficulty(difficulty)
     if not isinstance(n, int) or not 1 <= n <= MAX_QUESTIONS:
         raise ValueError(f"n must be a whole number from 1 to {MAX_QUESTIONS}, got {n!r}")
     if not isinstance(max_extra_rounds, int) or max_extra_rounds < 0:
         raise ValueError(f"max_extra_rounds must be 0 or more, got {max_extra_rounds!r}")
+    chosen = check_language(language)
+    detected = None if chosen else detect_language(topic if material is None else material)
+    language_text = language_line(chosen, detected, "topic" if material is None else "material")
     key_rng = random.Random(f"key-positions-{seed}") if seed is not None else secrets.SystemRandom()
     seed = secrets.randbits(32) if seed is None else seed
     rng = random.Random(seed)
-    collector = _Collector(n, key_rng, on_question)
+    collector = Collector(n, key_rng, on_question, None if material is None else Material(material))
+    plan = None if material is None else MaterialPlan(material, n)
     raw: list[str] = []
     json_mode = constrained(backend)
     for round_index in range(1 + max_extra_rounds):
-        avoid = [q.question for q in collector.questions[-10:]]
-        missing = n - len(collector.questions)
-        if json_mode:
-            raw.append(_json_round(backend, topic, missing, difficulty, avoid, rng.randrange(2**31), collector,
-                                   on_progress))
+        if plan is not None:
+            raw.extend(material_round(backend, plan, collector, topic=topic, difficulty=difficulty,
+                                      language=language_text, rng=rng, json_mode=json_mode, on_progress=on_progress))
         else:
-            conversations = _requests(topic, missing, difficulty, rng, avoid)
-            replies = backend.chat_batch(conversations, _config(CHUNK_SIZE, rng.randrange(2**31)))
-            raw.extend(replies)
-            _accept(replies, collector)
+            raw.extend(_topic_round(backend, collector, topic=topic, difficulty=difficulty, language=language_text,
+                                    rng=rng, json_mode=json_mode, on_progress=on_progress))
         log.info("quiz round %d: %d/%d questions on %r (rejected so far: %s)",
                  round_index + 1, len(collector.questions), n, topic, dict(collector.rejected))
         if on_progress is not None:
             on_progress(len(collector.questions), n)
-        if len(collector.questions) == n:
+        if collector.full:
             return Quiz(topic, difficulty, collector.questions, seed=seed, raw_outputs=raw)
-    raise _failure(topic, n, len(collector.questions), 1 + max_extra_rounds, collector.rejected, raw)
+    raise _failure(topic, n, len(collector.questions), 1 + max_extra_rounds, collector.rejected, raw,
+                   material is not None)

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BASE_MODEL = "unsloth/Llama-3.2-3B-Instruct"  # the app's default (inference.DEFAULT_BASE_MODEL)
 APP_FILES = ("app.py", "requirements.txt")
 # What a CPU Space installs (from requirements.txt, with its pins): no torch, transformers or peft.
-CPU_PACKAGES = ("gradio", "spaces", "huggingface_hub", "llama-cpp-python", "openai")
+CPU_PACKAGES = ("gradio", "spaces", "huggingface_hub", "llama-cpp-python", "openai", "pypdf")
 # Prebuilt CPU wheels of llama-cpp-python, where one exists for the pinned version (else pip builds it).
 LLAMA_CPP_WHEELS = "--extra-index-url https://abetlen.github.io/llama-cpp-python/whl/cpu"
 SPACE_LORA = "adapter-lora.gguf"
