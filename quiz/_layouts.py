@@ -13,7 +13,8 @@ from __future__ import annotations
 from quiz import _lines as lines
 from quiz import _table as table
 from quiz._answers import resolve_answer
-from quiz._drafts import Draft, clean_option, drop_truncated, key_entries, last_paragraph, split_entry, to_sourced
+from quiz._drafts import Draft, clean_option, drop_truncated, key_entries, last_paragraph, to_sourced
+from quiz._keys import AnswerKey
 from quiz._quotes import Sourced
 from quiz._text import is_fence, normalize, strip_markup
 
@@ -25,10 +26,7 @@ class _Reader:
         self.drafts: list[Draft] = []  # closed drafts that have options, in order
         self.cur: Draft | None = None
         self.pending: list[str] = []  # text outside any question
-        self.key_mode = False
-        self.key_targets: dict[int, Draft] = {}  # question number -> draft, while reading an answer key
-        self.key_last: Draft | None = None  # the question the last key entry was for: notes below it are its explanation
-        self.key_note_open = False  # whether plain text right below continues that entry (no blank line between)
+        self.key: AnswerKey | None = None  # while reading an answer key or solutions section
         self.table: table.Columns | None = None
         self.in_code = False
 
@@ -49,13 +47,13 @@ class _Reader:
             return
         if not line:
             self._blank()
-        elif not (self.key_mode and (self._key_line(line) or self._key_note(line))):
-            self.key_mode = False
+        elif not (self.key is not None and self.key.read(line)):
+            self.key = None
             self._line(line)
 
     def _line(self, line: str) -> None:
         cur = self.cur
-        if cur is not None and cur.stage == "answer_next" and not self._starts_question(line):
+        if cur is not None and cur.stage == "answer_next" and not lines.starts_question(line):
             cur.answers.append(line)
             cur.stage = "done"
             return
@@ -65,16 +63,11 @@ class _Reader:
                 return
         self._text(line)
 
-    @staticmethod
-    def _starts_question(line: str) -> bool:
-        number = lines.numbered(line)
-        return (lines.header(line) is not None or lines.is_separator(line)
-                or lines.answer_key(line) is not None or bool(number and number[2].endswith("?")))
-
     # -- handlers ---------------------------------------------------------------------------
     def _blank(self) -> None:
         cur = self.cur
-        self.key_note_open = False
+        if self.key is not None:
+            self.key.blank()
         if cur is None:
             self.pending.append("")
         elif cur.stage in ("explanation", "quote"):
@@ -256,7 +249,7 @@ class _Reader:
                 self.drafts.append(found)
         return True
 
-    # -- answer keys at the end ---------------------------------------------------------------
+    # -- answer keys at the end (read on by quiz._keys) -----------------------------------------
     def _answer_key(self, line: str) -> bool:
         rest = lines.answer_key(line)
         if rest is None:
@@ -270,50 +263,9 @@ class _Reader:
             cur.stage = "done"
             return True
         self._close()
-        self.key_mode = True
-        self.key_last = None
-        # Numbers restart in some outputs ("Cluster 2: Q1 ..."): the last question with a number wins;
-        # unnumbered questions are counted in order.
-        self.key_targets = {d.number: d for d in self.drafts if d.number is not None}
-        if not self.key_targets:
-            self.key_targets = dict(enumerate(self.drafts, start=1))
+        self.key = AnswerKey(self.drafts)
         for number, raw in entries:
-            self._apply_key(number, raw)
-        return True
-
-    def _key_line(self, line: str) -> bool:
-        entries = key_entries(line)
-        applied = [self._apply_key(number, raw, single=len(entries) == 1) for number, raw in entries]
-        return any(applied)
-
-    def _apply_key(self, number: int, raw: str, single: bool = False) -> bool:
-        target = self.key_targets.get(number)
-        if target is None:
-            return False
-        answer, why = split_entry(raw, target.texts(), target.labels()) if single else (raw, None)
-        if resolve_answer(answer, target.texts(), target.labels()) is None:
-            return False
-        if not target.answers:
-            target.answers.append(answer)
-        if why:
-            target.key_explanation.append(why)
-        self.key_last, self.key_note_open = target, True
-        return True
-
-    def _key_note(self, line: str) -> bool:
-        """An explanation under a solutions entry: an "Explanation:" line, or text right below the entry."""
-        target = self.key_last
-        if target is None:
-            return False
-        why = lines.explanation(line)
-        if why is None:
-            if (not self.key_note_open or self._starts_question(line) or lines.answer(line) is not None
-                    or lines.numbered(line) is not None):
-                return False
-            why = line
-        if why:
-            target.key_explanation.append(why)
-        self.key_note_open = True
+            self.key.apply(number, raw)
         return True
 
     # -- results ---------------------------------------------------------------------------

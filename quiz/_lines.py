@@ -36,7 +36,7 @@ _INLINE = re.compile(r"(?:^|(?<=\s))(?:\(([A-Ha-h0-9])\)|([A-Ha-h0-9])([).:]))(?
 _ANSWER = re.compile(
     rf"^(?:(?i:{words.ARTICLE})\s)?(?:(?i:{words.alternatives(words.ANSWER)})"
     rf"|(?i:{words.alternatives(words.ANSWER_WITH_COLON)})(?=\s?[:=]))"
-    rf"(?:\s?[:\-=]|\s(?i:{words.COPULA})\s?[:\-=]?|\s?(?=\())\s?(.*)$")
+    rf"(?:\s?[:\-=]|\s(?i:{words.alternatives(words.COPULA)})(?![^\W\d_])\s?[:\-=]?|\s?(?=\())\s?(.*)$")
 _ANSWER_KEY = re.compile(
     rf"^(?i:{words.alternatives(words.ANSWER_KEY)})"
     r"(?:\s(?i:and|with|et|avec|y|con|und|mit|e|com|en|met)\s(?i:explanations?|explications?|explicaciones"
@@ -201,6 +201,13 @@ def quote(line: str) -> str | None:
     """The text after "Quote:" / "Citation :" / "Zitat:": the passage of the material a question is about."""
     match = _QUOTE.match(line)
     return match.group(1).strip() if match else None
+
+
+def starts_question(line: str) -> bool:
+    """A header, a separator, an answer-key heading or a numbered question ("3. Why ...?")."""
+    number = numbered(line)
+    return (header(line) is not None or is_separator(line) or answer_key(line) is not None
+            or bool(number and number[2].endswith("?")))
 
 
 def is_separator(line: str) -> bool:

@@ -170,9 +170,11 @@ def build_json_messages(topic: str, count: int, difficulty: str, avoid: list[str
     if avoid:
         lines += ["Do not repeat these questions, which are already in the quiz:"]
         lines += [f"- {stem[:120]}" for stem in avoid] + [""]
-    lines += [f"Difficulty: {DIFFICULTY[difficulty]}.",
-              f"Number of questions: {count}.",
-              language or language_line(None, None, "topic" if material is None else "material")]
+    # The language line before the difficulty: for most topics it is the same line, so it stays in the
+    # prefix a backend's prompt cache keeps (see generate.warm_up).
+    lines += [language or language_line(None, None, "topic" if material is None else "material"),
+              f"Difficulty: {DIFFICULTY[difficulty]}.",
+              f"Number of questions: {count}."]
     if material is not None:
         lines += [*_material_block(material, part)]
     lines.append(f"Topic: {topic}")

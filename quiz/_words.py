@@ -27,7 +27,7 @@ ANSWER_WITH_COLON = (r"correct", r"solution", r"soluci[oó]n", r"soluzione", r"s
                      r"corrig[eé]")
 # "The answer is", "La réponse est", "Die Antwort ist", "La risposta è", "A resposta é", "Het antwoord is".
 ARTICLE = r"(?:the|la|le|el|die|il|a|o|het|de)"
-COPULA = r"(?:is|est|es|ist|è|é|e|sería|serait|wäre)"
+COPULA = ("is", "est", "es", "ist", "è", "é", "e", "sería", "serait", "wäre")
 
 # An answer written inside another line: "D) Lille (Answer: B)", "Paris Réponse : B".
 ANSWER_INSIDE = (r"(?:correct|right)\sanswer", r"answer", r"(?:bonne\s)?réponse", r"respuesta(?:\scorrecta)?",

@@ -135,6 +135,170 @@ def test_layouts(text: str, expected: list[tuple]) -> None:
     assert shape(parse_quiz(text)) == expected
 
 
+# -- other languages, tables, keys on option lines, solutions sections ---------------------------------
+# Each case: the text and the exact questions (stem, options, key, explanation) a reader would see.
+CAPITALES = ["Berlin", "Paris", "Rome", "Madrid"]
+PLANETES = ["Vénus", "Mars", "Jupiter", "Mercure"]
+PLANETAS = ["Venus", "Marte", "Júpiter", "Mercurio"]
+PLANETEN = ["Venus", "Mars", "Jupiter", "Merkur"]
+PARIS_WHY = "Paris has been the capital for centuries."
+MARS_WHY = "Iron oxide makes its surface red."
+TWO_EXPLAINED = [Question("What is the capital of France?", CAPITALS, 1, PARIS_WHY),
+                 Question("Which planet is called the Red Planet?", PLANETS, 1, MARS_WHY)]
+TWO_UNEXPLAINED = [Question(q, o, a) for q, o, a in TWO]
+
+MORE_LAYOUTS = {
+    "French labels: Question 1 :, Réponse :, Bonne réponse :, Explication :": (
+        "Question 1 : Quelle est la capitale de la France ?\nA) Berlin\nB) Paris\nC) Rome\nD) Madrid\n"
+        "Réponse : B\nExplication : Paris est la capitale depuis des siècles.\n\n"
+        "Question 2 : Quelle planète appelle-t-on la planète rouge ?\nA) Vénus\nB) Mars\nC) Jupiter\nD) Mercure\n"
+        "Bonne réponse : B) Mars\nExplication : L'oxyde de fer rend sa surface rouge.",
+        [Question("Quelle est la capitale de la France ?", CAPITALES, 1, "Paris est la capitale depuis des siècles."),
+         Question("Quelle planète appelle-t-on la planète rouge ?", PLANETES, 1,
+                  "L'oxyde de fer rend sa surface rouge.")]),
+    "French sentence answers: La bonne réponse est ...": (
+        "1. Quelle est la capitale de la France ?\nA) Berlin\nB) Paris\nC) Rome\nD) Madrid\n"
+        "La bonne réponse est B.\n\n2. Quelle planète appelle-t-on la planète rouge ?\nA) Vénus\nB) Mars\n"
+        "C) Jupiter\nD) Mercure\nRéponse correcte : Mars",
+        [Question("Quelle est la capitale de la France ?", CAPITALES, 1),
+         Question("Quelle planète appelle-t-on la planète rouge ?", PLANETES, 1)]),
+    "Spanish labels: Pregunta 1., Respuesta correcta:, Respuesta:, Explicación:": (
+        "Pregunta 1. ¿Cuál es la capital de Francia?\na) Berlin\nb) Paris\nc) Rome\nd) Madrid\n"
+        "Respuesta correcta: b\nExplicación: París es la capital desde hace siglos.\n\n"
+        "Pregunta 2. ¿Qué planeta se llama el planeta rojo?\na) Venus\nb) Marte\nc) Júpiter\nd) Mercurio\n"
+        "Respuesta: Marte\nExplicación: El óxido de hierro hace roja su superficie.",
+        [Question("¿Cuál es la capital de Francia?", CAPITALS, 1, "París es la capital desde hace siglos."),
+         Question("¿Qué planeta se llama el planeta rojo?", PLANETAS, 1,
+                  "El óxido de hierro hace roja su superficie.")]),
+    "German labels: Frage 1:, Richtige Antwort:, Lösung:, Erklärung:": (
+        "Frage 1: Was ist die Hauptstadt von Frankreich?\nA) Berlin\nB) Paris\nC) Rome\nD) Madrid\n"
+        "Richtige Antwort: B\nErklärung: Paris ist seit Jahrhunderten die Hauptstadt.\n\n"
+        "Frage 2: Welcher Planet heißt der Rote Planet?\nA) Venus\nB) Mars\nC) Jupiter\nD) Merkur\n"
+        "Lösung: B\nErklärung: Eisenoxid färbt seine Oberfläche rot.",
+        [Question("Was ist die Hauptstadt von Frankreich?", CAPITALS, 1, "Paris ist seit Jahrhunderten die Hauptstadt."),
+         Question("Welcher Planet heißt der Rote Planet?", PLANETEN, 1, "Eisenoxid färbt seine Oberfläche rot.")]),
+    "German sentence answer: Die richtige Antwort ist ... and Antwort:": (
+        "1. Was ist die Hauptstadt von Frankreich?\nA) Berlin\nB) Paris\nC) Rome\nD) Madrid\n"
+        "Die richtige Antwort ist B.\n\n2. Welcher Planet heißt der Rote Planet?\nA) Venus\nB) Mars\n"
+        "C) Jupiter\nD) Merkur\nAntwort: B) Mars",
+        [Question("Was ist die Hauptstadt von Frankreich?", CAPITALS, 1),
+         Question("Welcher Planet heißt der Rote Planet?", PLANETEN, 1)]),
+    "Italian labels: Domanda 1, Risposta corretta:, Spiegazione:": (
+        "Domanda 1\nQual è la capitale della Francia?\nA) Berlin\nB) Paris\nC) Rome\nD) Madrid\n"
+        "Risposta corretta: B\nSpiegazione: Parigi è la capitale da secoli.\n\n"
+        "Domanda 2\nQuale pianeta è chiamato il pianeta rosso?\nA) Venus\nB) Mars\nC) Jupiter\nD) Mercury\n"
+        "Risposta: B\nSpiegazione: L'ossido di ferro rende rossa la sua superficie.",
+        [Question("Qual è la capitale della Francia?", CAPITALS, 1, "Parigi è la capitale da secoli."),
+         Question("Quale pianeta è chiamato il pianeta rosso?", PLANETS, 1,
+                  "L'ossido di ferro rende rossa la sua superficie.")]),
+    "Portuguese labels: Pergunta 1:, Resposta correta:, Explicação:": (
+        "Pergunta 1: Qual é a capital da França?\nA) Berlin\nB) Paris\nC) Rome\nD) Madrid\n"
+        "Resposta correta: B\nExplicação: Paris é a capital há séculos.\n\n"
+        "Pergunta 2: Qual planeta é chamado de planeta vermelho?\nA) Venus\nB) Mars\nC) Jupiter\nD) Mercury\n"
+        "Resposta: B\nExplicação: O óxido de ferro deixa a superfície vermelha.",
+        [Question("Qual é a capital da França?", CAPITALS, 1, "Paris é a capital há séculos."),
+         Question("Qual planeta é chamado de planeta vermelho?", PLANETS, 1,
+                  "O óxido de ferro deixa a superfície vermelha.")]),
+    "Dutch labels: Vraag 1:, Antwoord:, Het juiste antwoord is, Uitleg:": (
+        "Vraag 1: Wat is de hoofdstad van Frankrijk?\nA) Berlin\nB) Paris\nC) Rome\nD) Madrid\n"
+        "Antwoord: B\nUitleg: Parijs is al eeuwen de hoofdstad.\n\n"
+        "Vraag 2: Welke planeet heet de rode planeet?\nA) Venus\nB) Mars\nC) Jupiter\nD) Mercury\n"
+        "Het juiste antwoord is B\nUitleg: IJzeroxide maakt het oppervlak rood.",
+        [Question("Wat is de hoofdstad van Frankrijk?", CAPITALS, 1, "Parijs is al eeuwen de hoofdstad."),
+         Question("Welke planeet heet de rode planeet?", PLANETS, 1, "IJzeroxide maakt het oppervlak rood.")]),
+    "Markdown table, one column per option": (
+        "Here is your quiz:\n\n| # | Question | A | B | C | D | Answer | Explanation |\n"
+        "|---|----------|---|---|---|---|:------:|-------------|\n"
+        f"| 1 | What is the capital of France? | Berlin | Paris | Rome | Madrid | B | {PARIS_WHY} |\n"
+        f"| 2 | **Which planet is called the Red Planet?** | Venus | Mars | Jupiter | Mercury | B) Mars | {MARS_WHY} |\n"
+        "\nGood luck!", TWO_EXPLAINED),
+    "Markdown table in German without outer pipes, Option A headers, Lösung and Erklärung": (
+        "Frage | Option A | Option B | Option C | Option D | Lösung | Erklärung\n--- | --- | --- | --- | --- | --- | ---\n"
+        "Was ist die Hauptstadt von Frankreich? | Berlin | Paris | Rome | Madrid | B | Paris ist die Hauptstadt.\n"
+        "Welcher Planet heißt der Rote Planet? | Venus | Mars | Jupiter | Merkur | Mars | Eisenoxid färbt ihn rot.",
+        [Question("Was ist die Hauptstadt von Frankreich?", CAPITALS, 1, "Paris ist die Hauptstadt."),
+         Question("Welcher Planet heißt der Rote Planet?", PLANETEN, 1, "Eisenoxid färbt ihn rot.")]),
+    "Markdown table in Spanish with one Opciones column and <br> breaks": (
+        "| Nº | Pregunta | Opciones | Respuesta correcta | Explicación |\n|----|----|----|----|----|\n"
+        "| 1 | ¿Cuál es la capital de Francia? | A) Berlin<br>B) Paris<br>C) Rome<br>D) Madrid | B | París es la capital. |\n"
+        "| 2 | ¿Qué planeta se llama el planeta rojo? | A) Venus B) Marte C) Júpiter D) Mercurio | B | Por el óxido de hierro. |",
+        [Question("¿Cuál es la capital de Francia?", CAPITALS, 1, "París es la capital."),
+         Question("¿Qué planeta se llama el planeta rojo?", PLANETAS, 1, "Por el óxido de hierro.")]),
+    "Markdown table without an answer column, keys in an answer key below": (
+        "| Question | A | B | C | D |\n|---|---|---|---|---|\n"
+        "| What is the capital of France? | Berlin | Paris | Rome | Madrid |\n"
+        "| Which planet is called the Red Planet? | Venus | Mars | Jupiter | Mercury |\n\nAnswers: 1-B, 2-B",
+        TWO_UNEXPLAINED),
+    "key written on an option's line: D) Madrid (Answer: B)": (
+        "1. What is the capital of France?\nA) Berlin\nB) Paris\nC) Rome\nD) Madrid (Answer: B)\n\n"
+        "2. Which planet is called the Red Planet?\nA) Venus\nB) Mars\nC) Jupiter\nD) Mercury [Réponse : B]",
+        TWO_UNEXPLAINED),
+    "marks on the right option in other languages: (richtig), (correcta)": (
+        "1. What is the capital of France?\nA) Berlin\nB) Paris (richtig)\nC) Rome\nD) Madrid\n\n"
+        "2. Which planet is called the Red Planet?\nA) Venus\nB) Mars (correcta)\nC) Jupiter\nD) Mercury",
+        TWO_UNEXPLAINED),
+    "an answers line after all questions: Answers: 1-B, 2-B": (
+        "1. What is the capital of France?\nA) Berlin\nB) Paris\nC) Rome\nD) Madrid\n\n"
+        "2. Which planet is called the Red Planet?\nA) Venus\nB) Mars\nC) Jupiter\nD) Mercury\n\n"
+        "Answers: 1-B, 2-B", TWO_UNEXPLAINED),
+    "a solutions section with an explanation on each entry": (
+        "1. What is the capital of France?\nA) Berlin\nB) Paris\nC) Rome\nD) Madrid\n\n"
+        "2. Which planet is called the Red Planet?\nA) Venus\nB) Mars\nC) Jupiter\nD) Mercury\n\n"
+        f"Solutions\n1. B \u2013 {PARIS_WHY}\n2. B) Mars. {MARS_WHY}\n", TWO_EXPLAINED),
+    "a solutions section with the explanation under each entry, and chatter after it": (
+        "**Question 1**\nWhat is the capital of France?\nA) Berlin\nB) Paris\nC) Rome\nD) Madrid\n\n"
+        "**Question 2**\nWhich planet is called the Red Planet?\nA) Venus\nB) Mars\nC) Jupiter\nD) Mercury\n\n"
+        f"## Answers and explanations\n\n**1. B) Paris**\n{PARIS_WHY}\n\n**2. Mars**\nExplanation: {MARS_WHY}\n\n"
+        "Good luck with your studies!", TWO_EXPLAINED),
+    "a French solutions section: Corrigé, 1. B — ...": (
+        "1. Quelle est la capitale de la France ?\nA) Berlin\nB) Paris\nC) Rome\nD) Madrid\n\n"
+        "2. Quelle planète appelle-t-on la planète rouge ?\nA) Vénus\nB) Mars\nC) Jupiter\nD) Mercure\n\n"
+        "Corrigé :\n1. B \u2014 Paris est la capitale.\n2. B (Mars) : l'oxyde de fer la rend rouge.",
+        [Question("Quelle est la capitale de la France ?", CAPITALES, 1, "Paris est la capitale."),
+         Question("Quelle planète appelle-t-on la planète rouge ?", PLANETES, 1, "l'oxyde de fer la rend rouge.")]),
+    "a quote of the source after the answer goes into the explanation": (
+        "1. What is the capital of France?\nA) Berlin\nB) Paris\nC) Rome\nD) Madrid\nAnswer: B\n"
+        "Quote: \"Paris is the capital of France.\"\nExplanation: The text says so.\n\n"
+        "2. Which planet is called the Red Planet?\nA) Venus\nB) Mars\nC) Jupiter\nD) Mercury\nAnswer: B\n"
+        "Citation : « Mars is red because of iron oxide. »",
+        [Question("What is the capital of France?", CAPITALS, 1,
+                  'The text says so. \u2014 "Paris is the capital of France."'),
+         Question("Which planet is called the Red Planet?", PLANETS, 1, '"Mars is red because of iron oxide."')]),
+}
+
+
+@pytest.mark.parametrize("text, expected", MORE_LAYOUTS.values(), ids=list(MORE_LAYOUTS))
+def test_more_layouts(text: str, expected: list[Question]) -> None:
+    assert parse_quiz(text) == expected
+
+
+def test_a_table_that_is_not_a_quiz_is_left_alone() -> None:
+    text = ("| Planet | Moons |\n|---|---|\n| Mars | 2 |\n| Jupiter | 95 |\n\n"
+            "1. Which planet has two moons?\nA) Venus\nB) Mars\nC) Jupiter\nD) Mercury\nAnswer: B")
+    assert shape(parse_quiz(text)) == [("Which planet has two moons?", PLANETS, 1)]
+
+
+def test_a_question_that_starts_with_quote_keeps_it_in_the_stem() -> None:
+    text = "1. Quote: 'To be or not to be.' Who wrote it?\nA) Shakespeare\nB) Dickens\nC) Austen\nD) Keats\nAnswer: A"
+    assert shape(parse_quiz(text)) == [("Quote: 'To be or not to be.' Who wrote it?",
+                                        ["Shakespeare", "Dickens", "Austen", "Keats"], 0)]
+
+
+def test_an_own_explanation_wins_over_the_solutions_section() -> None:
+    text = ("1. What is the capital of France?\nA) Berlin\nB) Paris\nC) Rome\nD) Madrid\nAnswer: B\n"
+            "Explanation: Its own.\n\nSolutions\n1. C \u2013 the key disagrees.")
+    assert parse_quiz(text) == [Question("What is the capital of France?", CAPITALS, 1, "Its own.")]
+
+
+def test_json_quote_goes_into_the_explanation() -> None:
+    text = ('{"questions": [{"question": "What is the capital of France?", "options": ["Berlin", "Paris", "Rome", '
+            '"Madrid"], "answer": "B", "quote": "Paris is the capital of France.", "explanation": "As the text says."}]}')
+    assert parse_quiz(text) == [Question("What is the capital of France?", CAPITALS, 1,
+                                         'As the text says. \u2014 "Paris is the capital of France."')]
+
+
+
+
 def test_explanations_are_kept() -> None:
     text, _ = LAYOUTS["numbered, A) options, Answer/Explanation (the generation prompt's layout)"]
     assert [q.explanation for q in parse_quiz(text)] == [
@@ -379,6 +543,8 @@ QUIZ_PIECES = st.sampled_from([
     "\u2705", "(Correct)", "Explanation: ", "```\n", "```json\n", "[", "]", "{", "}", '"question": ', ",",
     '"options": ["a", "b"', '"answer": 1', "\n", "\r\n", "\u00a0", "\u201c", "\u201d", "---\n", "Both A and B",
     "x", "Paris", " ", "**", "*", "0. ", "3. ", "Answers:\n", "1. B\n", "\t",
+    "| Question | A | B | C | D | Answer |\n", "|---|---|\n", "| x | y | z |", "|", "Réponse : ", "Frage 2: ",
+    "Solutions\n", "1. B \u2013 because x\n", "(Answer: B)", "Quote: ", "Erklärung: ", "Answers: 1-B, 2-C\n",
 ])
 
 
@@ -396,7 +562,8 @@ def test_quiz_like_fragments_never_raise(text: str) -> None:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.sampled_from(list(LAYOUTS.values()) + list(JSON_CASES.values())), min_size=1, max_size=3),
+@given(st.lists(st.sampled_from(list(LAYOUTS.values()) + list(JSON_CASES.values()) + list(MORE_LAYOUTS.values())),
+                min_size=1, max_size=3),
        st.data())
 def test_cut_and_spliced_quizzes_never_raise(cases: list, data: st.DataObject) -> None:
     text = "\n".join(case[0] for case in cases)
@@ -423,7 +590,10 @@ def test_arbitrary_json_never_raises(value: object, wrapper: str) -> None:
 @pytest.mark.parametrize("text", [
     "Answer:" + " " * 50_000 + "?", "**a " * 20_000, "A) " * 20_000, "[{" * 20_000, "1. " * 20_000,
     "(A) x " * 10_000, "{\"question\": \"" + "x" * 100_000, "\n" * 100_000, "Answer Key: " + "1. A " * 10_000,
-], ids=["spaces", "stars", "labels", "brackets", "numbers", "inline", "open string", "newlines", "key"])
+    "| " * 40_000, "| Question | A | B |\n" + "| x | y | z |\n" * 5_000, "Solutions\n" + "1. B \u2013 x y\n" * 5_000,
+    "Réponse " * 20_000, "x (Answer: " * 10_000,
+], ids=["spaces", "stars", "labels", "brackets", "numbers", "inline", "open string", "newlines", "key",
+        "pipes", "table rows", "solutions", "answer words", "option keys"])
 def test_adversarial_inputs_stay_fast(text: str) -> None:
     start = time.perf_counter()
     check_questions(parse_quiz(text))
