@@ -49,6 +49,12 @@ class AppOptions:
         None, "chats and quiz generations served at once where the backend can (the openai backend: "
               "default 16, match the server's batch capacity); in-process backends serve one at a time",
         low=1, high=4096)
+    data_dir: str | None = option(
+        None, "folder for stored data: the SQLite file of quizzes shared with a class and their results "
+              "(a Space: /data, its persistent storage); default: .llama-tutor-data in the working folder")
+    feedback_file: str | None = option(
+        None, "append every like, dislike and better answer from the chat to this JSON-lines file (training "
+              "data for `python -m training dpo`); off when not given")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,8 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if warm_quiz(backend):
         logger.info("quiz instructions read into the prompt cache")
     try:
-        serve(build_demo(backend, concurrency=args.app.concurrency), host=args.app.host, port=args.app.port, share=args.app.share,
-              queue_size=args.app.queue_size)
+        demo = build_demo(backend, concurrency=args.app.concurrency, data_dir=args.app.data_dir,
+                          feedback_file=args.app.feedback_file)
+        serve(demo, host=args.app.host, port=args.app.port, share=args.app.share, queue_size=args.app.queue_size)
     finally:
         backend.close()
     return 0

@@ -9,6 +9,7 @@ Importing this package loads Gradio but never torch: the model arrives as a read
 from __future__ import annotations
 
 import logging
+import os
 
 import gradio as gr
 
@@ -31,6 +32,7 @@ INTRO = ("# 🦙 Llama Tutor\n"
 # backend) when --concurrency is not given; in-process backends generate one reply at a time.
 SERVER_CONCURRENCY = 16
 MODEL_GROUP = "model"
+DEFAULT_DATA_DIR = ".llama-tutor-data"
 
 
 def model_concurrency(backend: Backend, concurrency: int | None) -> int:
@@ -45,20 +47,22 @@ def model_concurrency(backend: Backend, concurrency: int | None) -> int:
     return concurrency or SERVER_CONCURRENCY
 
 
-def build_demo(backend: Backend, concurrency: int | None = None) -> gr.Blocks:
+def build_demo(backend: Backend, concurrency: int | None = None, *, data_dir: str | os.PathLike[str] | None = None,
+               feedback_file: str | os.PathLike[str] | None = None) -> gr.Blocks:
     """Build the two-tab app around ``backend``; every user gets their own chat history and quiz.
 
     Every event that calls the model (chat replies, quiz generation, from the page or the API) joins
     one queue that runs ``model_concurrency(backend, concurrency)`` of them at once; the others wait
-    and see their place in the queue.
+    and see their place in the queue. ``data_dir`` holds the class quizzes (``DEFAULT_DATA_DIR`` when not
+    given); ``feedback_file``, when given, collects the chat's ratings as JSON lines.
     """
     with GuardedBlocks(title="Llama Tutor", fill_height=True) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs():
             with gr.Tab("Chat", id="chat", elem_id="tab-chat"):
-                build_chat_tab(backend)
+                build_chat_tab(backend, feedback_file=feedback_file)
             with gr.Tab("Quiz", id="quiz", elem_id="tab-quiz"):
-                build_quiz_tab(backend)
+                build_quiz_tab(backend, data_dir=data_dir or DEFAULT_DATA_DIR)
     limit = model_concurrency(backend, concurrency)
     for fn in demo.fns.values():
         # The tabs give model-bound events (and only those) a numeric limit; ChatInterface creates

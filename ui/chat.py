@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import math
 from collections.abc import Callable, Iterator
 
@@ -119,7 +120,7 @@ def require_question(message: str) -> dict:
     return gr.validate(bool(content_text(message).strip()), "Type a question first.")
 
 
-def build_chat_tab(backend: Backend) -> gr.ChatInterface:
+def build_chat_tab(backend: Backend, feedback_file: str | os.PathLike[str] | None = None) -> gr.ChatInterface:
     """Render the chat tab inside the current Blocks context.
 
     Its parts are built with ``render=False`` so that ChatInterface places them (inputs in the accordion

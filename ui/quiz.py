@@ -7,6 +7,7 @@ writes a new quiz with a fresh seed. API endpoints: /generate_quiz, /grade_quiz,
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -238,7 +239,7 @@ def _wire_api(tab: QuizTab, backend: Backend) -> None:
                                      api_name="retry_mistakes", show_progress="hidden")
 
 
-def build_quiz_tab(backend: Backend) -> QuizTab:
+def build_quiz_tab(backend: Backend, data_dir: str | os.PathLike[str] | None = None) -> QuizTab:
     """Render the quiz tab inside the current Blocks context and wire its events and API endpoints."""
     tab = _layout()
     _wire_ui(tab, backend)
