@@ -24,6 +24,7 @@ from inference.cli import add_backend_arguments, add_options, backend_options, o
 from inference.registry import option
 from quiz.generate import warm_up as warm_quiz
 from ui import build_demo, launch_style
+from ui.feedback import FeedbackFileError, FeedbackLog
 from ui.guard import BodyLimit
 
 __all__ = ["AppOptions", "build_demo", "build_parser", "main", "parse_args", "serve"]
@@ -103,6 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse flags, load the model, serve the app until interrupted. Returns the exit code."""
     args = parse_args(argv)
     _configure_logging()
+    if args.app.feedback_file:
+        try:
+            FeedbackLog(args.app.feedback_file)  # checked before the model takes minutes to load
+        except FeedbackFileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     print(f"Loading the model ({args.backend} backend) …", file=sys.stderr)
     try:
         backend = load_backend(args.backend, **args.backend_options)

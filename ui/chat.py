@@ -13,6 +13,7 @@ import spaces
 from inference.backend import Backend, BackendError, GenerationConfig
 from inference.context import content_text, normalize_messages
 from inference.prompts import SYSTEM_PROMPT, with_system_prompt
+from ui.feedback import FeedbackLog
 from ui.guard import MAX_MESSAGE_CHARS, MAX_SYSTEM_PROMPT_CHARS, user_error
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,12 @@ HISTORY_CHARS = 4 * MAX_MESSAGE_CHARS
 # ZeroGPU books the GPU for this long per reply; 1024 new tokens at ~30 tokens/s fit comfortably.
 CHAT_GPU_SECONDS = 60
 
+# Shown instead of a blank bubble; it is no reply of the model's, so it cannot be rated.
+EMPTY_REPLY = "*(The model returned an empty reply — try rephrasing, or raise the temperature.)*"
+
 ChatFn = Callable[[str, list[dict], str, float, float], Iterator[str]]
+# Told of every reply: the turns it answers (ending with the user's message), its text, the system prompt.
+ReplyHook = Callable[[list[dict], str, str | None], None]
 
 
 def build_messages(message: str, history: list[dict], system_prompt: str | None) -> list[dict]:
@@ -93,8 +99,11 @@ def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def make_chat_fn(backend: Backend) -> ChatFn:
-    """The ChatInterface function (also the ``/chat`` API endpoint) bound to ``backend``."""
+def make_chat_fn(backend: Backend, on_reply: ReplyHook | None = None) -> ChatFn:
+    """The ChatInterface function (also the ``/chat`` API endpoint) bound to ``backend``.
+
+    ``on_reply`` hears of every non-empty reply, also one cut short by Stop or an error.
+    """
 
     @spaces.GPU(duration=CHAT_GPU_SECONDS)
     def chat(message: str, history: list[dict], system_prompt: str = SYSTEM_PROMPT,
@@ -109,8 +118,12 @@ def make_chat_fn(backend: Backend) -> ChatFn:
                 yield reply
         except BackendError as exc:
             raise user_error(str(exc)) from None
+        finally:
+            if on_reply is not None and reply:
+                turns = [m for m in normalize_messages(history or []) if m["role"] in ("user", "assistant")]
+                on_reply([*turns, {"role": "user", "content": content_text(message)}], reply, system_prompt)
         if not reply:
-            yield "*(The model returned an empty reply — try rephrasing, or raise the temperature.)*"
+            yield EMPTY_REPLY
 
     return chat
 
@@ -124,11 +137,19 @@ def build_chat_tab(backend: Backend, feedback_file: str | os.PathLike[str] | Non
     """Render the chat tab inside the current Blocks context.
 
     Its parts are built with ``render=False`` so that ChatInterface places them (inputs in the accordion
-    under the text box) instead of where they were created.
+    under the text box) instead of where they were created. With ``feedback_file``, every reply can be
+    liked, disliked and edited, and each rating is appended to that file (``ui/rating.py`` says what each
+    action writes); a file that cannot be written raises ``FeedbackFileError`` here, before anything runs.
     """
+    log = ledger = None
+    if feedback_file:
+        from ui.rating import PromptLedger  # imported here: ui.rating imports this module (EMPTY_REPLY)
+
+        log, ledger = FeedbackLog(feedback_file), PromptLedger()
     chatbot = gr.Chatbot(
         elem_id="chatbot", label="Llama Tutor", height="62vh", render_markdown=True, sanitize_html=True,
-        latex_delimiters=LATEX_DELIMITERS, buttons=["copy", "copy_all"], feedback_options=None,
+        latex_delimiters=LATEX_DELIMITERS, buttons=["copy", "copy_all"],
+        feedback_options=("Like", "Dislike") if log else None, editable="all" if log else None,
         placeholder="**Ask me anything you are learning.** I explain step by step and check that it clicked.")
     textbox = gr.Textbox(elem_id="chat-input", label="Your question", placeholder="Ask a question…",
                          show_label=False, lines=1, max_lines=8, submit_btn=True, stop_btn=True, autofocus=True,
@@ -144,11 +165,17 @@ def build_chat_tab(backend: Backend, feedback_file: str | os.PathLike[str] | Non
                   info="Upper limit on the length of one reply.", elem_id="chat-max-new-tokens",
                   render=False),
     ]
-    return gr.ChatInterface(
-        make_chat_fn(backend), chatbot=chatbot, textbox=textbox, additional_inputs=settings,
+    chat_fn = make_chat_fn(backend, on_reply=ledger.remember if ledger else None)
+    chat = gr.ChatInterface(
+        chat_fn, chatbot=chatbot, textbox=textbox, additional_inputs=settings,
         additional_inputs_accordion=gr.Accordion("Settings: system prompt, temperature, length", open=False,
                                                  render=False),
         examples=[[question, None, None, None] for question in EXAMPLES], api_name="chat",
         api_description="Stream the tutor's reply. History is kept per client session.",
         # The backend generates one reply at a time anyway; the queue shows waiting users their place.
         concurrency_limit=1, fill_height=True, validator=require_question)
+    if log and ledger:
+        from ui.rating import add_feedback
+
+        add_feedback(chat, settings, chat_fn, log, ledger, model=backend.description)
+    return chat
