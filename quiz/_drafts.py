@@ -87,7 +87,8 @@ def split_entry(raw: str, texts: list[str], labels: list[str]) -> tuple[str, str
         for said in (option, f"({option})"):
             after = rest[len(said):].lstrip()
             # "B) Paris - because ..." repeats the option; "B. Paris is ..." starts the explanation with it.
-            if squash(said) and rest.casefold().startswith(said.casefold()) and (not after or after[0] in "-\u2013\u2014:.,;"):
+            repeated = squash(said) and rest.casefold().startswith(said.casefold())
+            if repeated and (not after or after[0] in "-\u2013\u2014:.,;"):
                 rest = after.lstrip(_LEADING_PUNCTUATION)
                 break
         return match.group(0).strip("(). :"), rest or None

@@ -88,7 +88,8 @@ def build_messages(topic: str, count: int, difficulty: str, focus: str, avoid: l
     plural = "s" if count > 1 else ""
     if material is None:
         lines = [f"Write {count} multiple-choice question{plural} about: {topic}"]
-        answer_rule = "- After the options write \"Answer:\" with the correct letter, then \"Explanation:\" with one short sentence."
+        answer_rule = ("- After the options write \"Answer:\" with the correct letter, then \"Explanation:\" with one "
+                       "short sentence.")
     else:
         lines = [f"Write {count} multiple-choice question{plural} about the material below ({topic}).",
                  "Use only what the material says: every question must be answerable from the material alone."]

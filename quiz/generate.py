@@ -126,8 +126,10 @@ def _topic_round(backend: Backend, collector: Collector, *, topic: str, difficul
     return list(replies)
 
 
-def _quiz_topic(topic: str, material: str | None) -> str:
+def _quiz_topic(topic: str | None, material: str | None) -> str:
     """The cleaned topic; with material and no topic, a title taken from the material."""
+    if topic is None and material is not None:
+        topic = ""
     try:
         return clean_topic(topic)
     except ValueError:

@@ -146,7 +146,8 @@ def _pdf_text(name: str, data: bytes) -> str:
         import pypdf
         from pypdf.errors import DependencyError, FileNotDecryptedError
     except ImportError:
-        raise MaterialError(f"reading '{name}' needs the pypdf package: pip install pypdf (or paste the text)") from None
+        raise MaterialError(f"reading '{name}' needs the pypdf package: pip install pypdf (or paste the text)"
+                            ) from None
     if b"%PDF-" not in data[:1024]:
         raise MaterialError(f"'{name}' is not a PDF (it does not start with %PDF): export it again as PDF, "
                             f"or paste the text")
