@@ -285,7 +285,8 @@ def test_the_rated_reply_and_its_conversation_come_from_the_chat_history():
     ([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}], 0, "not one of the tutor's"),
     ([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}], 5, "not one of the tutor's"),
     ([{"role": "assistant", "content": "Welcome!"}], 0, "answers no question of yours"),
-    ([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": EMPTY_REPLY}], 1, "the model returned nothing"),
+    ([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": EMPTY_REPLY}], 1,
+     "the model returned nothing"),
 ])
 def test_a_message_that_is_no_reply_cannot_be_rated(history, index, message):
     with pytest.raises(gr.Error, match=message):

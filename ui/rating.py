@@ -200,21 +200,26 @@ def add_feedback(chat: gr.ChatInterface, settings: list[gr.Component], chat_fn: 
         return memory
 
     def on_edit(history: list[dict], prompt: str | None, memory: FeedbackSession, data: gr.EditData):
+        # The page sends the conversation with the edit already in it; the message as it was is in the event.
         i, text = _index(data.index), content_text(data.value)
         if not isinstance(i, int) or not 0 <= i < len(history or []):
             raise user_error("That message is no longer in the conversation.")
-        if history[i].get("role") == "user":
+        before = list(history)
+        before[i] = {**history[i], "content": content_text(data.previous_value)}
+        try:
             if not text.strip():
-                raise user_error("Type a question first.")
-            kept = list(history[:i])
-            return [*kept, {"role": "user", "content": text}], kept, memory, text
-        reply, better = reply_at(history, i, prompt, ledger, edited=(i, text))
-        if not text.strip():
-            raise user_error("An empty answer cannot replace the tutor's: write the better answer.")
-        if better == reply.text:
-            return gr.skip(), gr.skip(), memory, None
-        _write(log, memory.edit(reply, better))
-        edited = list(history)
+                raise user_error("Type a question first." if history[i].get("role") == "user" else
+                                 "An empty answer cannot replace the tutor's: write the better answer.")
+            if history[i].get("role") == "user":
+                kept = before[:i]
+                return [*kept, {"role": "user", "content": text}], kept, memory, text
+            reply, better = reply_at(before, i, prompt, ledger, edited=(i, text))
+        except gr.Error as exc:  # shown, and the message put back as it was (the page already shows the edit)
+            gr.Warning(str(exc.message))
+            return before, before, memory, None
+        if better != reply.text:
+            _write(log, memory.edit(reply, better))
+        edited = list(before)
         edited[i] = {"role": "assistant", "content": text}
         return edited, edited, memory, None
 
