@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,16 +39,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(backend, **serve_options) -> Iterator[str]:
-    """Build the real app around ``backend``, launch it the way ``python app.py`` does; yield its URL."""
+def running_app(backend, data_dir=None, feedback_file=None, **serve_options) -> Iterator[str]:
+    """Build the real app around ``backend``, launch it the way ``python app.py`` does; yield its URL.
+    Class quizzes go to ``data_dir`` (a fresh folder by default)."""
     import app
 
-    demo = app.build_demo(backend)
-    url = app.serve(demo, port=free_port(), block=False, **serve_options)
-    try:
-        yield url.rstrip("/")
-    finally:
-        demo.close()
+    with tempfile.TemporaryDirectory(prefix="llama-tutor-data-") as scratch:
+        demo = app.build_demo(backend, data_dir=data_dir or scratch, feedback_file=feedback_file)
+        url = app.serve(demo, port=free_port(), block=False, **serve_options)
+        try:
+            yield url.rstrip("/")
+        finally:
+            demo.close()
 
 
 @pytest.fixture(scope="module")

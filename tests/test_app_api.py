@@ -136,7 +136,7 @@ def test_every_client_gets_its_own_fresh_quiz():
 def test_quiz_api_errors_say_what_to_do():
     with running_app(tutor_backend()) as url:
         client = Client(url, verbose=False)
-        with pytest.raises(Exception, match="call /generate_quiz first"):
+        with pytest.raises(Exception, match="call /generate_quiz or /join_quiz first"):
             client.predict([0] * 10, api_name="/grade_quiz")
         with pytest.raises(Exception, match="topic is empty"):
             client.predict("  ", "easy", api_name="/generate_quiz")

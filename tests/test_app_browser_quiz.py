@@ -44,6 +44,12 @@ def answer(page: Page, i: int, right: bool = True, key: dict[str, str] = RIGHT_A
     return question
 
 
+def background(locator) -> tuple[int, int, int]:
+    """The element's background colour as red, green, blue."""
+    text = locator.evaluate("el => getComputedStyle(el).backgroundColor")
+    return tuple(int(v) for v in re.findall(r"\d+", text)[:3])  # type: ignore[return-value]
+
+
 def test_quiz_generation_shows_progress_until_the_questions_arrive(page: Page):
     backend = tutor_backend()
     gate = threading.Event()
@@ -96,18 +102,33 @@ def test_quiz_mistakes_show_the_right_answers_and_can_be_retried(page: Page):
         page.locator("#quiz-submit").click()
         result = page.locator("#quiz-result")
         expect(result).to_contain_text("Score: 8/10")
-        expect(result).to_contain_text("Right answer:")
-        expect(result).to_contain_text(RIGHT_ANSWER[wrong])
-        expect(result).to_contain_text(EXPLANATION[wrong])
-        expect(result).to_contain_text("Your answer: not answered")
+        expect(result).to_contain_text("2 to review")
+        # Each question shows its result in place: the wrong choice and the right option marked, in
+        # words and in colour, the explanation right under the question.
         expect(page.locator('#quiz-q0 [data-testid="block-info"]')).to_have_text(f"1. ✗ {wrong}")
+        right_label = page.locator("#quiz-q0 label", has_text="✓ right answer")
+        expect(right_label).to_have_text(f"{RIGHT_ANSWER[wrong]} ✓ right answer")
+        wrong_label = page.locator("#quiz-q0 label", has_text="✗ your answer")
+        expect(wrong_label).to_have_count(1)
+        assert wrong_label.inner_text().removesuffix(" ✗ your answer") != RIGHT_ANSWER[wrong]
+        red, green, _ = background(right_label)
+        assert green > red + 20, "the right option is green"
+        red, green, _ = background(wrong_label)
+        assert red > green + 20, "the wrong choice is red"
+        expect(page.locator("#quiz-explain-0")).to_contain_text(f"Not quite. The answer is")
+        expect(page.locator("#quiz-explain-0")).to_contain_text(EXPLANATION[wrong])
+        expect(page.locator("#quiz-explain-1")).to_contain_text(f"Not answered. The answer is")
+        expect(page.locator("#quiz-explain-1")).to_contain_text(RIGHT_ANSWER[skipped])
+        expect(page.locator("#quiz-explain-2")).to_contain_text("Right.")
         expect(page.locator('#quiz-q2 [data-testid="block-info"]')).to_contain_text("3. ✓ ")
-        expect(result).to_contain_text(RIGHT_ANSWER[skipped])
+        expect(page.locator("#quiz-q1 label", has_text="✗ your answer")).to_have_count(0)
         save_screenshot(page, "quiz-result")
 
         page.locator("#quiz-retry").click()
         expect(page.locator("#quiz-status")).to_contain_text("Retry of your mistakes")
         expect(page.locator("#quiz-q2")).to_be_hidden()
+        expect(page.locator("#quiz-explain-0")).to_be_hidden()
+        expect(page.locator("#quiz-q0 label", has_text="✓ right answer")).to_have_count(0)
         assert {question_text(page, 0), question_text(page, 1)} == {wrong, skipped}
         answer(page, 0)
         answer(page, 1)
@@ -154,9 +175,9 @@ def test_html_in_quiz_questions_is_shown_as_text(page: Page):
             answer(page, i, key=key)
         page.locator("#quiz-submit").click()
         expect(page.locator("#quiz-result")).to_contain_text("Score: 10/10")
-        expect(page.locator("#quiz-result")).to_contain_text("<script>window.__xss = 'why'</script>")
+        expect(page.locator("#quiz-explain-0")).to_contain_text("<script>window.__xss = 'why'</script>")
         assert page.evaluate(SETTLED_XSS_FLAG, "img") is None
-        assert page.locator("#quiz-result script, #quiz-result img").count() == 0
+        assert page.locator(".quiz-explanation script, .quiz-explanation img, #quiz-result script").count() == 0
 
 
 def test_questions_appear_one_by_one_and_an_early_answer_is_kept(page: Page):

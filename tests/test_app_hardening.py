@@ -102,7 +102,7 @@ def learn_key(seen: Seen, result: dict) -> None:
 def play_raw(url: str, http: httpx.Client, difficulty: str) -> tuple[Seen, Seen]:
     """A quiz and its retry through raw HTTP in one session; every byte before each grading is kept."""
     session = uuid.uuid4().hex
-    generated = call(url, "generate_quiz", ["photosynthesis", difficulty], session, http)
+    generated = call(url, "generate_quiz", ["photosynthesis", difficulty, "", "auto"], session, http)
     assert generated.last.name == "complete", generated.text[-300:]
     quiz = Seen([generated.posted, generated.text], [e.data for e in generated.events],
                 *quiz_from(generated.last.data[-1]))
@@ -392,10 +392,11 @@ WRONG_CALLS = [
     ("chat", ["Hi", 123, 0.7, 512], "'System prompt' must be text, got int 123."),
     ("chat", ["What is osmosis?"], f"/chat takes 4 values {CHAT_ARGUMENTS}, got 1: send one value for each."),
     ("chat", [], f"/chat takes 4 values {CHAT_ARGUMENTS}, got 0: send one value for each."),
-    ("generate_quiz", [["a"], "easy"], "'Topic' must be text, got list ['a']."),
+    ("generate_quiz", [["a"], "easy", "", "auto"], "'Topic' must be text, got list ['a']."),
     ("generate_quiz", ["photosynthesis"],
-     "/generate_quiz takes 2 values ('Topic', 'Difficulty'), got 1: send one value for each."),
-    ("generate_quiz", [None, "easy"],
+     "/generate_quiz takes 4 values ('Topic', 'Difficulty', 'material', 'language'), got 1: send one value "
+     "for each."),
+    ("generate_quiz", [None, "easy", "", "auto"],
      "The quiz topic is empty: type a subject to be quizzed on, e.g. 'photosynthesis'"),
     ("grade_quiz", [], "/grade_quiz takes 1 value ('answers'), got 0: send one value for each."),
     ("grade_quiz", [[[[[[[[[[[0]]]]]]]]]]], "'answers' is nested too deeply: send plain values."),
@@ -575,10 +576,15 @@ def test_user_errors_log_one_line_and_real_faults_keep_their_traceback(caplog, c
 
 ENDPOINTS = {
     "chat": ["What is osmosis?", "Be brief.", 0.7, 512],
-    "generate_quiz": ["photosynthesis", "easy"],
+    "generate_quiz": ["photosynthesis", "easy", "", "auto"],
     "grade_quiz": [["A"] * 10],
     "retry_mistakes": [],
+    "share_quiz": [],
+    "join_quiz": ["{code}", "Ada"],
+    "class_results": ["{code}", "{token}"],
+    "export_quiz": ["json"],
 }
+SHARED: dict[str, str] = {}  # "{code}" and "{token}" of the quiz the fuzzing session shared
 FUZZ_SESSION = "hostile-" + uuid.uuid4().hex[:8]
 TEXT = st.text(st.characters(exclude_categories=()) | st.characters(categories=["Cs"]), max_size=12)
 SCALARS = (st.none() | st.booleans() | st.integers() | st.floats() | TEXT
@@ -609,7 +615,10 @@ def hostile_app():
 
 def graded_quiz(url: str, http: httpx.Client) -> None:
     """Give the fuzzing session a graded quiz, every answer missing: something to grade and to retry."""
-    assert call(url, "generate_quiz", ["photosynthesis", "easy"], FUZZ_SESSION, http).last.name == "complete"
+    assert call(url, "generate_quiz", ["photosynthesis", "easy", "", "auto"], FUZZ_SESSION, http).last.name == "complete"
+    if not SHARED:
+        shared = call(url, "share_quiz", [], FUZZ_SESSION, http).last.data[-1]
+        SHARED.update({"{code}": shared["code"], "{token}": shared["teacher_link"].rpartition("teacher=")[2]})
     assert call(url, "grade_quiz", [[None] * 10], FUZZ_SESSION, http).last.name == "complete"
 
 
@@ -628,6 +637,7 @@ def test_any_json_in_any_argument_gets_one_line_or_an_answer(hostile_app, endpoi
         if regrade and ungraded[0]:  # grade the retry (all unanswered): /retry_mistakes can retry it
             assert call(url, "grade_quiz", [[None] * ungraded[0]], FUZZ_SESSION, http).last.name == "complete"
             ungraded[0] = 0
+        data = [SHARED.get(v, v) if isinstance(v, str) else v for v in data]
         reply = call(url, endpoint, data, FUZZ_SESSION, http)
         assert reply.last.name in ("complete", "error"), reply.text[-300:]
         outcomes.append(reply.last.name)
@@ -639,6 +649,6 @@ def test_any_json_in_any_argument_gets_one_line_or_an_answer(hostile_app, endpoi
             ungraded[0] = len(reply.last.data[-1]["questions"])
 
     one_call()
-    # The fuzzing reached both the checks and the handlers.
-    assert {"complete", "error"} <= set(outcomes), outcomes
+    # The fuzzing reached both the checks and the handlers (sharing takes no values: nothing to refuse).
+    assert ({"complete"} if endpoint == "share_quiz" else {"complete", "error"}) <= set(outcomes), outcomes
     assert Client(url, verbose=False).predict(*CHAT_ARGS, api_name="/chat") == TUTOR_REPLY

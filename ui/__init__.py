@@ -16,7 +16,7 @@ import gradio as gr
 from inference.backend import Backend
 from ui.chat import build_chat_tab
 from ui.guard import GuardedBlocks
-from ui.quiz import build_quiz_tab
+from ui.quiz import build_quiz_tab, wire_page_load
 from ui.style import launch_style
 
 __all__ = ["build_demo", "launch_style", "model_concurrency"]
@@ -62,7 +62,8 @@ def build_demo(backend: Backend, concurrency: int | None = None, *, data_dir: st
             with gr.Tab("Chat", id="chat", elem_id="tab-chat"):
                 build_chat_tab(backend, feedback_file=feedback_file)
             with gr.Tab("Quiz", id="quiz", elem_id="tab-quiz"):
-                build_quiz_tab(backend, data_dir=data_dir or DEFAULT_DATA_DIR)
+                quiz_tab = build_quiz_tab(backend, data_dir=data_dir or DEFAULT_DATA_DIR)
+        wire_page_load(demo, quiz_tab)
     limit = model_concurrency(backend, concurrency)
     for fn in demo.fns.values():
         # The tabs give model-bound events (and only those) a numeric limit; ChatInterface creates

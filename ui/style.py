@@ -10,8 +10,13 @@ CSS = """
 #quiz-result { padding: 0.5rem 1rem; border-radius: 0.5rem; }
 #quiz-result:empty { display: none; }
 .quiz-question { border-left: 3px solid var(--color-accent); padding-left: 0.5rem; }
+.quiz-explanation { margin: -0.25rem 0 0.75rem 0.75rem; padding: 0.25rem 0.75rem;
+                    border-left: 3px solid var(--border-color-primary); }
 footer { opacity: 0.8; }
-"""
+""" + "".join(  # after grading: the right option green, a wrong choice red, in place
+    f".quiz-question.right-{i} .wrap label:nth-of-type({i + 1}) {{ background: #dcfce7; border-color: #16a34a; transition: none; }}\n"
+    f".quiz-question.wrong-{i} .wrap label:nth-of-type({i + 1}) {{ background: #fee2e2; border-color: #dc2626; transition: none; }}\n"
+    for i in range(8))
 
 
 def launch_style() -> dict[str, Any]:
