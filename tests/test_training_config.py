@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from training.args import parse_sft_args
+from training.args import parse_dpo_args, parse_sft_args
 from training.config import LORA_TARGETS, TrainConfig
 from training.errors import TrainingError
 
@@ -39,9 +39,10 @@ def test_yaml_overrides_defaults_and_flags_override_yaml(tmp_path):
 
 
 def test_every_recipe_parses():
-    assert len(RECIPES) >= 4
+    assert len(RECIPES) >= 5
     for path in RECIPES:
-        c = parse_sft_args(["--config", str(path)])
+        parse = parse_dpo_args if path.name.endswith("-dpo.yaml") else parse_sft_args  # one method per recipe
+        c = parse(["--config", str(path)])
         assert c.model and c.dataset and c.learning_rate > 0, path.name
 
 
@@ -108,7 +109,7 @@ def test_resume_target(tmp_path):
 
 def test_parsing_does_not_import_transformers():
     # Unsloth must be imported before transformers; parsing the command line must not import it first.
-    code = ("import sys; from training.args import parse_sft_args; parse_sft_args(['--max_steps', '3']); "
+    code = ("import sys; from training.args import parse_dpo_args, parse_sft_args; parse_sft_args(['--max_steps', '3']); "
             "print(sorted(m for m in ('transformers', 'trl', 'peft', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -264,3 +264,19 @@ def test_answers_file_of_random_bytes_is_one_line(tmp_path):
     answers = garbage(tmp_path / "answers.csv")
     one_line_error(questions, rf"--answers_file {quoted(answers)} is not a readable CSV file \(it is not UTF-8",
                    answers_file=str(answers))
+
+
+def test_training_and_evaluation_read_the_same_options_and_answers():
+    """One MCQ reader: what training teaches for a row is the option text and answer evaluation scores."""
+    from evaluation.mcq_csv import read_answer_key, read_mcq_csv
+
+    for questions, answers in ((need(MMLU_DEV), None), (need(LR1_DIR / "LR1_dev.csv"), LR1_DIR / "LR1_dev_answer.csv")):
+        data = prepare_data(config(questions, answers_file=str(answers) if answers else None))
+        rows = read_mcq_csv(questions)
+        key = read_answer_key(answers) if answers else {}
+        assert len(data.train) == len(rows)
+        for conversation, row in zip(data.train, rows):
+            gold = key.get(row.index, row.answer)
+            options = "\n".join(f"{'ABCDEFGHIJ'[i]}. {c.strip()}" for i, c in enumerate(row.choices))
+            assert options in conversation[0]["content"]
+            assert conversation[1]["content"] == f"{'ABCDEFGHIJ'[gold]}. {row.choices[gold].strip()}"

@@ -1,6 +1,7 @@
-"""Fine-tuning Llama Tutor: QLoRA SFT (Unsloth on CUDA, transformers + peft elsewhere) and adapter export.
+"""Fine-tuning Llama Tutor: QLoRA SFT and DPO (Unsloth on CUDA, transformers + peft elsewhere), adapter export.
 
     python -m training sft --config recipes/llama-3.2-3b-finetome.yaml
+    python -m training dpo --config recipes/llama-3.2-3b-tutor-dpo.yaml   # on the app's feedback file
     python -m training export --adapter outputs/llama-3.2-3b-finetome --merge outputs/merged
 
 Importing this package is cheap: torch, trl, peft and unsloth are imported inside the functions that

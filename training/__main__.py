@@ -2,6 +2,8 @@
 
     python -m training sft --config recipes/llama-3.2-3b-finetome.yaml
     python -m training sft --config recipes/llama-3.2-3b-finetome.yaml --max_steps 60 --report_to wandb
+    python -m training dpo --config recipes/llama-3.2-3b-tutor-dpo.yaml
+    python -m training dpo --dataset feedback.jsonl --adapter outputs/llama-3.2-3b-finetome
     python -m training export --adapter outputs/llama-3.2-3b-finetome --merge outputs/merged
     accelerate launch --multi_gpu --num_processes 2 -m training sft --config recipes/llama-3.2-3b-finetome.yaml
 
@@ -18,9 +20,11 @@ import sys
 from training.distributed import pin_one_gpu_unless_distributed
 from training.errors import TrainingError
 
-USAGE = """usage: python -m training {sft,export} [options]
+USAGE = """usage: python -m training {sft,dpo,export} [options]
 
-  sft      fine-tune a LoRA adapter (python -m training sft --help)
+  sft      fine-tune a LoRA adapter on conversations (python -m training sft --help)
+  dpo      preference-train a LoRA adapter on chosen/rejected pairs, e.g. the app's feedback file
+           (python -m training dpo --help)
   export   merge, convert to GGUF or upload an adapter (python -m training export --help)"""
 
 
@@ -31,10 +35,12 @@ def run(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command == "sft":
         from training.sft import cli
+    elif command == "dpo":
+        from training.dpo import cli
     elif command == "export":
         from training.export import cli
     else:
-        print(f"error: unknown command {command!r}; choose sft or export\n\n{USAGE}", file=sys.stderr)
+        print(f"error: unknown command {command!r}; choose sft, dpo or export\n\n{USAGE}", file=sys.stderr)
         return 2
     return cli(rest)
 

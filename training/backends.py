@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from training.config import TrainConfig
+from training.config import Settings
 from training.errors import TrainingError
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def choose_backend(requested: str, cuda: bool, world_size: int) -> str:
     return requested
 
 
-def resolve_runtime(config: TrainConfig) -> Runtime:
+def resolve_runtime(config: Settings) -> Runtime:
     import torch
 
     cuda = torch.cuda.is_available()
@@ -117,7 +117,7 @@ def load_tokenizer(name: str) -> Any:
         raise _model_error(name, exc) from None
 
 
-def load_transformers_model(config: TrainConfig, runtime: Runtime) -> Any:
+def load_transformers_model(config: Settings, runtime: Runtime) -> Any:
     """Base model (NF4 on request) on this process's device; TRL adds the LoRA (``lora_config``)."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -139,7 +139,7 @@ def load_transformers_model(config: TrainConfig, runtime: Runtime) -> Any:
     return model
 
 
-def lora_config(config: TrainConfig) -> Any:
+def lora_config(config: Settings) -> Any:
     """The adapter TRL puts on the transformers path (it also keeps QLoRA adapters in bf16, as the paper does)."""
     from peft import LoraConfig
 
@@ -158,19 +158,53 @@ def unsloth_checkpointing(runtime: Runtime) -> bool | str:
     return "unsloth" if runtime.offload_checkpoints else True
 
 
-def load_unsloth_model(config: TrainConfig, runtime: Runtime) -> tuple[Any, Any]:
-    """Unsloth's fast path, as in its Llama 3.2 conversational notebook."""
+def load_unsloth_model(config: Settings, runtime: Runtime, adapter: str | None = None) -> tuple[Any, Any]:
+    """Unsloth's fast path, as in its Llama 3.2 conversational notebook. With ``adapter`` (a LoRA folder of
+    ``config.model``), Unsloth loads base + adapter, trainable, instead of a new LoRA."""
     from unsloth import FastLanguageModel
 
+    name = adapter or config.model
     try:
         model, tokenizer = FastLanguageModel.from_pretrained(
-            model_name=os.path.expanduser(config.model), max_seq_length=config.max_seq_length, dtype=None,
+            model_name=os.path.expanduser(name), max_seq_length=config.token_limit, dtype=None,
             load_in_4bit=runtime.load_in_4bit)
     except (OSError, ValueError) as exc:
-        raise _model_error(config.model, exc) from None
+        raise _model_error(name, exc) from None
+    if adapter:
+        return model, tokenizer
     model = FastLanguageModel.get_peft_model(
         model, r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
         target_modules=list(config.lora_target_modules), bias="none",
         use_gradient_checkpointing=unsloth_checkpointing(runtime),
         random_state=config.seed)
     return model, tokenizer
+
+
+def check_adapter_base(adapter: str, model: str) -> None:
+    """A starting adapter must have been trained on ``--model``: a LoRA only fits the base it was made for."""
+    from inference.loading import read_adapter_base
+
+    path = os.path.expanduser(adapter)
+    if not os.path.isfile(os.path.join(path, "adapter_config.json")):
+        raise TrainingError(f"--adapter {adapter!r} is not a LoRA adapter folder (no adapter_config.json): pass the "
+                            "output_dir of a training run, e.g. the SFT tutor's")
+    base = read_adapter_base(path)
+    if base and os.path.expanduser(base) != os.path.expanduser(model) and \
+            os.path.realpath(os.path.expanduser(base)) != os.path.realpath(os.path.expanduser(model)):
+        raise TrainingError(f"--adapter {adapter!r} was trained on {base!r}, not on --model {model!r}: pass "
+                            f"--model {base}")
+
+
+def attach_adapter(model: Any, adapter: str) -> Any:
+    """The base ``model`` with a saved LoRA adapter on it, trainable (DPO on top of an SFT adapter)."""
+    from peft import PeftModel
+
+    from training.finite import check_adapter_file
+
+    check_adapter_file(adapter)
+    try:
+        return PeftModel.from_pretrained(model, os.path.expanduser(adapter), is_trainable=True)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        detail = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line),
+                      str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise TrainingError(f"--adapter {adapter!r} does not fit --model: {detail[:200]}") from None

@@ -82,7 +82,7 @@ def _read_json(path: Path, skipped: Counter) -> list[Any]:
         if isinstance(data, dict):
             raise TrainingError(f"dataset {str(path)!r} is a JSON object; expected a list of rows (or JSON Lines)")
     rows = []
-    for line in text.splitlines():
+    for line in text.split("\n"):  # not splitlines(): it also splits on U+2028 and others JSON leaves raw in strings
         if not line.strip():
             continue
         try:

@@ -42,6 +42,24 @@ def check_conversation(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     return messages
 
 
+def check_prompt(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """A preference pair's prompt: an optional system message, then turns alternating from the user and
+    ending on the user's message (the one both replies answer), every message non-empty."""
+    body = messages[1:] if messages and messages[0]["role"] == "system" else messages
+    if not body:
+        raise SkipRow("no user message in the prompt")
+    for i, message in enumerate(body):
+        if message["role"] == "system":
+            raise SkipRow("system message after the first turn")
+        if message["role"] != ("user" if i % 2 == 0 else "assistant"):
+            raise SkipRow("turns do not alternate user/assistant starting with the user")
+    if body[-1]["role"] != "user":
+        raise SkipRow("prompt does not end with the user's message")
+    if any(not m["content"].strip() for m in messages):
+        raise SkipRow("empty message")
+    return messages
+
+
 def _message(role: Any, content: Any) -> dict[str, str]:
     if not isinstance(role, str) or role.strip().lower() not in ROLE_ALIASES:
         raise SkipRow("unknown role")

@@ -5,23 +5,24 @@ Accepted columns: ``question``, optional ``subject``, and the options either as 
 wrapped over several lines) or as ``choice0..choiceN`` / ``A..D`` columns. The answer is a 0-based index
 or a letter, in an ``answer`` column or in a separate answers file (``--answers_file``: an index column
 plus ``answer``, joined on the index, as LR1_dev_answer.csv is to LR1_dev.csv).
+
+The option lists and answers are read by evaluation's MCQ reader (``evaluation.mcq_csv``), so a file
+trains and evaluates with the same options and the same answer: one reader, with the rows it cannot read
+skipped and counted here instead of stopping the run.
 """
 
 from __future__ import annotations
 
-import ast
 import csv
-import re
+import sys
 from pathlib import Path
 from typing import Any
 
+from evaluation.mcq_csv import parse_answer, parse_choice_list
 from training.errors import TrainingError
 from training.formats import SkipRow, check_conversation
 
 LETTERS = "ABCDEFGHIJ"
-# A Python string literal, single- or double-quoted, with backslash escapes (numpy prints each option
-# with repr(), so an option containing ' is double-quoted).
-_LITERAL = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*\"""", re.S)
 INDEX_COLUMNS = ("", "index", "id", "Unnamed: 0")
 
 
@@ -29,18 +30,12 @@ def parse_choices(text: Any) -> list[str]:
     """``['a' 'b' "c's"]`` (numpy repr), ``['a', 'b']`` or a real list -> the option strings."""
     if isinstance(text, list):
         return [str(c) for c in text]
-    if not isinstance(text, str) or not text.strip().startswith("["):
+    if not isinstance(text, str):
         raise SkipRow("unreadable choices")
-    options = []
-    for literal in _LITERAL.findall(text):
-        try:
-            options.append(ast.literal_eval(literal))
-        except (ValueError, SyntaxError):
-            raise SkipRow("unreadable choices") from None
-    leftover = _LITERAL.sub("", text.strip()[1:-1] if text.strip().endswith("]") else "?")
-    if not options or leftover.replace(",", "").strip():
-        raise SkipRow("unreadable choices")
-    return options
+    try:
+        return parse_choice_list(text)
+    except (ValueError, SyntaxError):
+        raise SkipRow("unreadable choices") from None
 
 
 def row_choices(row: dict[str, Any]) -> list[str]:
@@ -57,13 +52,13 @@ def answer_index(answer: Any, n_choices: int) -> int:
     """``2``, ``"2"``, ``"C"`` or ``"(c)"`` -> 2; SkipRow when missing or out of range."""
     if answer is None or (isinstance(answer, str) and not answer.strip()):
         raise SkipRow("no answer")
+    if isinstance(answer, float) and answer.is_integer():
+        answer = int(answer)  # a numeric column read by pandas / pyarrow
     text = str(answer).strip().strip("()").strip()
-    if text.isdigit() or (isinstance(answer, float) and answer.is_integer()):
-        index = int(float(text))
-    elif len(text) == 1 and text.upper() in LETTERS:
-        index = LETTERS.index(text.upper())
-    else:
-        raise SkipRow("unreadable answer")
+    try:
+        index = parse_answer(text, sys.maxsize)  # any index or letter; the range is checked below, for its own reason
+    except ValueError:
+        raise SkipRow("unreadable answer") from None
     if not 0 <= index < n_choices:
         raise SkipRow("answer out of range")
     return index

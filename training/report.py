@@ -1,4 +1,4 @@
-"""What a finished run leaves next to its adapter: metrics.json and loss.png."""
+"""What a finished run leaves next to its adapter: metrics.json, loss.png and, for DPO, rewards.png."""
 
 from __future__ import annotations
 
@@ -84,6 +84,48 @@ def plot_loss(log_history: list[dict[str, Any]], path: Path, title: str) -> Path
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+REWARD_CURVES = (("rewards/chosen", "chosen", "tab:green"), ("rewards/rejected", "rejected", "tab:red"),
+                 ("rewards/margins", "margin (chosen - rejected)", "tab:blue"))
+
+
+def plot_rewards(log_history: list[dict[str, Any]], path: Path, title: str) -> Path | None:
+    """DPO's implicit rewards (beta x log-ratio to the reference) and reward accuracy against the step:
+    training curves solid, evaluation points dashed with markers."""
+    try:
+        import matplotlib
+    except ImportError:
+        logger.warning("rewards.png not written: matplotlib is not installed (pip install matplotlib)")
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (rewards, accuracy) = plt.subplots(2, 1, figsize=(7, 6), dpi=100, sharex=True)
+    for prefix, style in (("", {}), ("eval_", {"linestyle": "--", "marker": "o"})):
+        for key, label, color in REWARD_CURVES:
+            points = [(e["step"], e[prefix + key]) for e in log_history if prefix + key in e]
+            if points:
+                rewards.plot(*zip(*points), label=("eval " if prefix else "") + label, color=color, **style)
+        points = [(e["step"], e[prefix + "rewards/accuracies"]) for e in log_history if prefix + "rewards/accuracies" in e]
+        if points:
+            accuracy.plot(*zip(*points), label=("eval " if prefix else "train ") + "reward accuracy",
+                          color="tab:purple", **style)
+    rewards.axhline(0, color="grey", linewidth=0.8)
+    rewards.set_ylabel("reward")
+    rewards.set_title(title, fontsize=10)
+    accuracy.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")  # chance
+    accuracy.set_ylim(-0.02, 1.02)
+    accuracy.set_ylabel("chosen > rejected")
+    accuracy.set_xlabel("step")
+    for ax in (rewards, accuracy):
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

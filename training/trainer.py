@@ -12,6 +12,7 @@ loss is NaN or infinite, before it changes the weights (training/finite.py).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib.util
 import logging
@@ -84,29 +85,46 @@ def check_wandb() -> None:
                             "or set WANDB_MODE=offline to log locally and `wandb sync` later")
 
 
+# Fields that TRL's configs share with ours by name but that the run decides: precision, checkpointing and
+# optimiser come from the runtime (training/backends.py), evaluation only when there is evaluation data,
+# reporting and the run name in TRL's forms, and the checkpoint to resume from goes to ``train()``.
+DECIDED_BY_THE_RUN = frozenset({"bf16", "gradient_checkpointing", "optim", "eval_steps", "padding_free", "report_to",
+                                "run_name", "resume_from_checkpoint"})
+
+
+def shared_fields(config: Any, trl_class: type) -> dict[str, Any]:
+    """Our settings that ``trl_class`` (SFTConfig, DPOConfig) has under the same name, copied as they are."""
+    theirs = {f.name for f in dataclasses.fields(trl_class)}
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+            if f.name in theirs and f.name not in DECIDED_BY_THE_RUN}
+
+
+def trl_arguments(trl_class: type, config: Any, runtime: Runtime, has_eval: bool, **method: Any) -> Any:
+    """The one mapping from a run's config to TRL's config class: same-named fields copied, the rest decided
+    here once for every method; ``method`` holds what only that method's trainer needs."""
+    eval_steps = config.eval_steps or config.save_steps
+    return trl_class(
+        **shared_fields(config, trl_class),
+        run_name=config.run_name or Path(config.output_dir).name,
+        optim=runtime.optim, bf16=runtime.bf16, fp16=runtime.fp16,
+        logging_first_step=True, save_strategy="steps",
+        eval_strategy="steps" if has_eval else "no", eval_steps=eval_steps if has_eval else None,
+        report_to=config.report_targets or "none",
+        include_num_input_tokens_seen="non_padding",
+        ddp_find_unused_parameters=False if runtime.world_size > 1 else None,
+        dataloader_pin_memory=runtime.cuda, use_cpu=not runtime.cuda,
+        **method,
+    )
+
+
 def sft_arguments(config: TrainConfig, runtime: Runtime, has_eval: bool, **extra: Any) -> Any:
     """TRL's SFTConfig from our config: the same optimisation on both backends."""
     from trl import SFTConfig
 
-    eval_steps = config.eval_steps or config.save_steps
-    return SFTConfig(
-        output_dir=config.output_dir, run_name=config.run_name or Path(config.output_dir).name, seed=config.seed,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        per_device_eval_batch_size=config.per_device_eval_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        learning_rate=config.learning_rate, lr_scheduler_type=config.lr_scheduler_type,
-        warmup_steps=config.warmup_steps, weight_decay=config.weight_decay, optim=runtime.optim,
-        max_grad_norm=config.max_grad_norm, num_train_epochs=config.num_train_epochs, max_steps=config.max_steps,
-        bf16=runtime.bf16, fp16=runtime.fp16,
-        logging_steps=config.logging_steps, logging_first_step=True,
-        save_strategy="steps", save_steps=config.save_steps, save_total_limit=config.save_total_limit,
-        eval_strategy="steps" if has_eval else "no", eval_steps=eval_steps if has_eval else None,
-        report_to=config.report_targets or "none",
-        max_length=config.max_seq_length, truncation_mode="keep_start", dataset_num_proc=config.dataset_num_proc,
-        include_num_input_tokens_seen="non_padding", packing=config.packing,
+    return trl_arguments(
+        SFTConfig, config, runtime, has_eval,
+        max_length=config.max_seq_length, truncation_mode="keep_start",
         **({} if config.padding_free is None else {"padding_free": config.padding_free}),
-        ddp_find_unused_parameters=False if runtime.world_size > 1 else None,
-        dataloader_pin_memory=runtime.cuda, use_cpu=not runtime.cuda,
         **extra,
     )
 
