@@ -14,8 +14,8 @@ CSS = """
                     border-left: 3px solid var(--border-color-primary); }
 footer { opacity: 0.8; }
 """ + "".join(  # after grading: the right option green, a wrong choice red, in place
-    f".quiz-question.right-{i} .wrap label:nth-of-type({i + 1}) {{ background: #dcfce7; border-color: #16a34a; transition: none; }}\n"
-    f".quiz-question.wrong-{i} .wrap label:nth-of-type({i + 1}) {{ background: #fee2e2; border-color: #dc2626; transition: none; }}\n"
+    f".quiz-question.right-{i} .wrap label:nth-of-type({i + 1}) {{ background: #dcfce7; border-color: #16a34a; color: #14532d; opacity: 1; transition: none; }}\n"
+    f".quiz-question.wrong-{i} .wrap label:nth-of-type({i + 1}) {{ background: #fee2e2; border-color: #dc2626; color: #7f1d1d; opacity: 1; transition: none; }}\n"
     for i in range(8))
 
 
