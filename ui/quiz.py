@@ -29,7 +29,8 @@ from quiz.material import MAX_MATERIAL_CHARS
 from ui import quiz_actions as actions
 from ui.guard import MAX_TOPIC_CHARS, user_error
 from ui.quiz_actions import DIFFICULTIES, N_QUESTIONS, Classroom, QuizSession
-from ui.quiz_view import (answer_index, class_results_markdown, explanation_updates, graded_updates,
+from quiz.grade import escape
+from ui.quiz_view import (answer_index, class_results_markdown, explanation_updates, graded_updates, key_updates,
                           progress_markdown, public_quiz, public_result, question_update, question_updates,
                           score_markdown, share_markdown, status_markdown)
 
@@ -299,10 +300,13 @@ def _ui_handlers(tab: QuizTab, backend: Backend, classroom: Classroom) -> dict[s
         if code and token:
             try:
                 session = actions.teacher_session(classroom, code, token)
-                skip = _show(session, f"**Teacher view of class {session.share.code}** ({session.quiz.topic}): "  # type: ignore[union-attr]
-                                      "the results are below; the questions are the ones your students answer.")
-                skip[-1] = gr.update(value=share_markdown(actions.links(base_url(request), session.share)),  # type: ignore[arg-type]
-                                     visible=True)
+                assert session.share is not None
+                questions, explanations = key_updates(session)
+                status = (f"**Teacher view of class {session.share.code}** ({escape(session.quiz.topic)}): the "
+                          "questions your students answer, with the key; their results are at the bottom.")
+                skip = [session, status, *questions, *explanations, gr.update(visible=False),
+                        gr.update(value="", visible=False), gr.update(visible=False), gr.update(visible=False),
+                        gr.update(value=share_markdown(actions.links(base_url(request), session.share)), visible=True)]
                 updates.update(teacher=gr.update(visible=True), results=class_results_markdown(
                     actions.class_results(classroom, session)))
             except USER_ERRORS as exc:

@@ -82,6 +82,24 @@ def explanation_updates(session: QuizSession | None) -> list[dict[str, Any]]:
     return updates
 
 
+def key_updates(session: QuizSession) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The teacher's view of a shared quiz: every question with its right option marked and why, locked."""
+    questions, explanations = [], []
+    for i in range(N_QUESTIONS):
+        if i >= len(session.quiz.questions):
+            questions.append(gr.update(visible=False, value=None))
+            explanations.append(gr.update(value="", visible=False))
+            continue
+        q = session.quiz.questions[i]
+        choices = [(option + (" ✓ right answer" if j == q.answer else ""), j) for j, option in enumerate(q.options)]
+        questions.append(gr.update(visible=True, interactive=False, choices=choices, value=None,
+                                   label=f"{i + 1}. {q.question}", elem_classes=["quiz-question", f"right-{q.answer}"]))
+        why = f" {escape(q.explanation)}" if q.explanation else ""
+        answer = f"The answer is {LETTERS[q.answer]}) {escape(q.options[q.answer])}." if q.answer is not None else ""
+        explanations.append(gr.update(value=f"{answer}{why}", visible=True))
+    return questions, explanations
+
+
 def score_markdown(result: QuizResult) -> str:
     """The result panel: the score, then where to look."""
     missed = len(result.mistakes)
