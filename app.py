@@ -52,7 +52,8 @@ class AppOptions:
         low=1, high=4096)
     data_dir: str | None = option(
         None, "folder for stored data: the SQLite file of quizzes shared with a class and their results "
-              "(a Space: /data, its persistent storage); default: .llama-tutor-data in the working folder")
+              "(default: /data/llama-tutor on a Space with persistent storage, else .llama-tutor-data in the "
+              "working folder)")
     feedback_file: str | None = option(
         None, "append every like, dislike and better answer from the chat to this JSON-lines file (training "
               "data for `python -m training dpo`); off when not given")

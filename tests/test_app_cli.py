@@ -163,3 +163,15 @@ def test_app_serves_a_tiny_model_with_adapter_end_to_end(page, tiny_model_dir, t
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_class_quizzes_go_to_a_spaces_persistent_storage_when_it_has_one(tmp_path, monkeypatch):
+    import ui
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.setattr(ui, "SPACE_STORAGE", str(tmp_path))
+    assert ui.default_data_dir() == ".llama-tutor-data"  # not a Space: the working folder
+    monkeypatch.setenv("SPACE_ID", "someone/llama-tutor")
+    assert ui.default_data_dir() == str(tmp_path / "llama-tutor")  # a Space with /data
+    monkeypatch.setattr(ui, "SPACE_STORAGE", str(tmp_path / "absent"))
+    assert ui.default_data_dir() == ".llama-tutor-data"  # a Space without persistent storage

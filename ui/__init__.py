@@ -33,6 +33,15 @@ INTRO = ("# 🦙 Llama Tutor\n"
 SERVER_CONCURRENCY = 16
 MODEL_GROUP = "model"
 DEFAULT_DATA_DIR = ".llama-tutor-data"
+SPACE_STORAGE = "/data"  # a Hugging Face Space's persistent storage, where it has some
+
+
+def default_data_dir() -> str:
+    """Where class quizzes live without --data-dir: a Space's persistent storage when it has one (it
+    survives restarts), else a folder in the working directory."""
+    if os.environ.get("SPACE_ID") and os.path.isdir(SPACE_STORAGE) and os.access(SPACE_STORAGE, os.W_OK):
+        return os.path.join(SPACE_STORAGE, "llama-tutor")
+    return DEFAULT_DATA_DIR
 
 
 def model_concurrency(backend: Backend, concurrency: int | None) -> int:
@@ -53,7 +62,7 @@ def build_demo(backend: Backend, concurrency: int | None = None, *, data_dir: st
 
     Every event that calls the model (chat replies, quiz generation, from the page or the API) joins
     one queue that runs ``model_concurrency(backend, concurrency)`` of them at once; the others wait
-    and see their place in the queue. ``data_dir`` holds the class quizzes (``DEFAULT_DATA_DIR`` when not
+    and see their place in the queue. ``data_dir`` holds the class quizzes (``default_data_dir()`` when not
     given); ``feedback_file``, when given, collects the chat's ratings as JSON lines.
     """
     with GuardedBlocks(title="Llama Tutor", fill_height=True) as demo:
@@ -62,7 +71,7 @@ def build_demo(backend: Backend, concurrency: int | None = None, *, data_dir: st
             with gr.Tab("Chat", id="chat", elem_id="tab-chat"):
                 build_chat_tab(backend, feedback_file=feedback_file)
             with gr.Tab("Quiz", id="quiz", elem_id="tab-quiz"):
-                quiz_tab = build_quiz_tab(backend, data_dir=data_dir or DEFAULT_DATA_DIR)
+                quiz_tab = build_quiz_tab(backend, data_dir=data_dir or default_data_dir())
         wire_page_load(demo, quiz_tab)
     limit = model_concurrency(backend, concurrency)
     for fn in demo.fns.values():
