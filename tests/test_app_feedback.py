@@ -157,14 +157,14 @@ def _filler(writer: str, n: int) -> str:
     return (f"{writer}/{n} " * (size // (len(writer) + 8) + 1))[:size]
 
 
-def _append_many(path: str, writer: str, count: int) -> None:
-    log = FeedbackLog(path)
+def _append_many(log: FeedbackLog, writer: str, count: int) -> None:
     for n in range(count):
         log.append([feedback_record(QUESTION, _filler(writer, n), "up", model=f"{writer}/{n}", time=TIME)])
 
 
-def _threads(path: str, name: str, threads: int, count: int) -> None:
-    workers = [threading.Thread(target=_append_many, args=(path, f"{name}-t{t}", count)) for t in range(threads)]
+def _threads(log: FeedbackLog, name: str, threads: int, count: int) -> None:
+    """Like the app: one log shared by every user's thread."""
+    workers = [threading.Thread(target=_append_many, args=(log, f"{name}-t{t}", count)) for t in range(threads)]
     for w in workers:
         w.start()
     for w in workers:
@@ -185,15 +185,15 @@ def _check_every_record(path: Path, writers: list[str], count: int) -> None:
 
 def test_sixteen_threads_appending_at_once_lose_and_mix_nothing(tmp_path: Path):
     path = tmp_path / "feedback.jsonl"
-    _threads(str(path), "p0", threads=16, count=40)
+    _threads(FeedbackLog(path), "p0", threads=16, count=40)
     _check_every_record(path, [f"p0-t{t}" for t in range(16)], 40)
 
 
 def test_four_processes_of_four_threads_appending_at_once_lose_and_mix_nothing(tmp_path: Path):
     path = tmp_path / "feedback.jsonl"
-    FeedbackLog(path)
+    log = FeedbackLog(path)  # each app process opens its own log at start-up; here, before the writers begin
     fork = multiprocessing.get_context("fork")  # the children need the modules already imported, not a re-import
-    processes = [fork.Process(target=_threads, args=(str(path), f"p{p}", 4, 30)) for p in range(4)]
+    processes = [fork.Process(target=_threads, args=(log, f"p{p}", 4, 30)) for p in range(4)]
     for p in processes:
         p.start()
     for p in processes:

@@ -113,12 +113,17 @@ class FeedbackLog:
         return FeedbackFileError(f"cannot write the feedback file {self.path}: {why}")
 
     def _check(self) -> None:
+        with _APPEND_LOCK:
+            self._open_and_mend()
+
+    def _open_and_mend(self) -> None:
         try:
             fd = _open_append(self.path)
         except OSError as exc:
             raise self._problem(exc) from None
         try:
-            # A line cut off earlier (the disk filled up mid-write) must not swallow the next record.
+            # A line cut off earlier (the disk filled up mid-write) must not swallow the next record. Done at
+            # start-up: another process writing at that very moment costs at most a blank line, which readers skip.
             if not self._ends_with_newline():
                 logger.warning("%s does not end with a line break: adding one before new records", self.path)
                 os.write(fd, b"\n")
