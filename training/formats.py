@@ -60,7 +60,7 @@ def check_prompt(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     return messages
 
 
-def _message(role: Any, content: Any) -> dict[str, str]:
+def message(role: Any, content: Any) -> dict[str, str]:
     if not isinstance(role, str) or role.strip().lower() not in ROLE_ALIASES:
         raise SkipRow("unknown role")
     if not isinstance(content, str):
@@ -77,9 +77,9 @@ def _turns(row: dict[str, Any], column: str, role_key: str, content_key: str) ->
         if not isinstance(turn, dict):
             raise SkipRow(f"'{column}' item is not an object")
         if role_key in turn:
-            messages.append(_message(turn.get(role_key), turn.get(content_key)))
+            messages.append(message(turn.get(role_key), turn.get(content_key)))
         else:  # some ShareGPT dumps are already role/content
-            messages.append(_message(turn.get("role"), turn.get("content")))
+            messages.append(message(turn.get("role"), turn.get("content")))
     return check_conversation(messages)
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from training.errors import TrainingError
 from training.feedback import FeedbackPairs, Pair, looks_like_feedback, pairs_from_lines
-from training.formats import ROLE_ALIASES, SkipRow, check_prompt
+from training.formats import SkipRow, check_prompt, message
 
 logger = logging.getLogger(__name__)
 
@@ -47,18 +47,10 @@ class PreferenceData:
     summary: str = ""  # one line: how many pairs the rows gave, and why the others gave none
 
 
-def _message(role: Any, content: Any) -> dict[str, str]:
-    if not isinstance(role, str) or role.strip().lower() not in ROLE_ALIASES:
-        raise SkipRow("unknown role")
-    if not isinstance(content, str):
-        raise SkipRow("message text is not a string")
-    return {"role": ROLE_ALIASES[role.strip().lower()], "content": content}
-
-
 def _messages(value: Any, what: str) -> list[dict[str, str]]:
     if not isinstance(value, list) or not value or not all(isinstance(m, dict) for m in value):
         raise SkipRow(f"{what} is not a list of messages")
-    return [_message(m.get("role", m.get("from")), m.get("content", m.get("value"))) for m in value]
+    return [message(m.get("role", m.get("from")), m.get("content", m.get("value"))) for m in value]
 
 
 def _reply(value: Any, what: str) -> str:
