@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
@@ -70,18 +69,6 @@ def read_json(path: Path) -> Any:
     except json.JSONDecodeError as exc:
         raise EvalError(f"{str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno}); "
                         "the file is corrupt or truncated: copy it again") from None
-
-
-def read_csv_rows(path: Path) -> list[list[str]]:
-    """All rows of a CSV (UTF-8, BOM tolerated), header included."""
-    try:
-        with open(require_file(path), encoding="utf-8-sig", newline="") as f:
-            rows = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise EvalError(f"{str(path)!r} is not a readable UTF-8 CSV ({exc}); the file is corrupt: copy it again") from None
-    if not rows:
-        raise EvalError(f"{str(path)!r} is empty; expected a header and one question per row")
-    return rows
 
 
 def require_fields(row: dict, fields: tuple[str, ...], where: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from evaluation.data import DATA_DIR_HINT, require_file, sha256_file
-from evaluation.mcq_csv import read_answer_key, read_mcq_csv
+from evaluation.mcq_csv import read_mcq_csv
 from evaluation.mmlu import make_question
 from evaluation.task import EvalError, TaskData
 
@@ -27,17 +27,9 @@ def load(data_dir: Path | None, limit: int | None) -> TaskData:
     folder = _folder(data_dir)
     dev_path = require_file(folder / "LR1_dev.csv", "lr1")
     key_path = require_file(folder / "LR1_dev_answer.csv", "lr1")
-    key = read_answer_key(key_path)
-    questions = []
-    for row in read_mcq_csv(dev_path, limit):
-        if row.index not in key:
-            raise EvalError(f"lr1: {key_path.name} has no answer for {dev_path.name} index {row.index}; "
-                            "the two files do not belong together")
-        if not 0 <= key[row.index] < len(row.choices):
-            raise EvalError(f"lr1: answer {key[row.index]} for index {row.index} is out of range "
-                            f"for its {len(row.choices)} choices")
-        row.answer = key[row.index]
-        questions.append(make_question(f"dev/{row.index}", row, row.subject, []))
+    # The answers file is joined on the index column by the MCQ reader; a missing answer stops the run.
+    questions = [make_question(f"dev/{row.index}", row, row.subject, [])
+                 for row in read_mcq_csv(dev_path, limit, answers=key_path)]
     files = {str(dev_path): sha256_file(dev_path), str(key_path): sha256_file(key_path)}
     unlabeled = folder / "LR1.csv"
     if unlabeled.is_file():

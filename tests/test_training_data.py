@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from evaluation.mcq_csv import BadMcqRow, mcq_row
+from evaluation.task import EvalError
 from tests.tiny_models import SHARED_DATA
 from training.config import TrainConfig
 from training.data import prepare_data, read_local, split_eval, to_conversations
 from training.errors import TrainingError
-from training.mcq import parse_choices
+from training.mcq import mcq_prompt, parse_choices
 
 SHAREGPT = SHARED_DATA / "sharegpt" / "fastchat_dummy_conversation.json"
 ALPACA = SHARED_DATA / "instruct" / "llamafactory_alpaca_en_demo.json"
@@ -280,3 +282,53 @@ def test_training_and_evaluation_read_the_same_options_and_answers():
             options = "\n".join(f"{'ABCDEFGHIJ'[i]}. {c.strip()}" for i, c in enumerate(row.choices))
             assert options in conversation[0]["content"]
             assert conversation[1]["content"] == f"{'ABCDEFGHIJ'[gold]}. {row.choices[gold].strip()}"
+
+
+def test_training_format_and_evaluation_read_the_same_rows(tmp_path):
+    """The mcq-csv format and evaluation's reader give the same question, choices, answer and subject for
+    every row of the shared MMLU files and of a file with an answers file, and report a bad row alike."""
+    from evaluation.mcq_csv import read_mcq_csv
+
+    def expected(rows):
+        return [[{"role": "user", "content": mcq_prompt(r.question, r.choices, r.subject)},
+                 {"role": "assistant", "content": f"{'ABCDEFGHIJ'[r.answer]}. {r.choices[r.answer].strip()}"}]
+                for r in rows]
+
+    mmlu = sorted(need(SHARED_DATA / "mmlu").glob("*/*.csv"))[:6]
+    assert mmlu
+    for path in mmlu:
+        rows = read_mcq_csv(path)
+        assert rows and all(r.answer is not None for r in rows)
+        assert prepare_data(config(path)).train == expected(rows), path
+    dev, answers = need(LR1_DIR / "LR1_dev.csv"), need(LR1_DIR / "LR1_dev_answer.csv")
+    rows = read_mcq_csv(dev, answers=answers)
+    assert [r.answer for r in rows[:4]] == [0, 2, 1, 3] and rows[0].subject == "clinical_knowledge"
+    assert prepare_data(config(dev, answers_file=str(answers))).train == expected(rows)
+
+    # Answers joined on the index column, out of order, one of them a letter; one question has no answer.
+    questions = tmp_path / "q.csv"
+    questions.write_text(",question,subject,choices\n0,Sun?,astronomy,\"['star' 'planet'\n 'moon']\"\n"
+                         "1,Sky?,,\"['red', 'blue']\"\n2,Moon?,astronomy,\"['rock' 'cheese']\"\n")
+    key = tmp_path / "a.csv"
+    key.write_text(",answer\n1,B\n0,0\n")
+    data = prepare_data(config(questions, answers_file=str(key)))
+    assert data.skipped == Counter({"no answer": 1})
+    with pytest.raises(EvalError, match=r"a.csv has no answer for q.csv index 2; the two files do not belong"):
+        read_mcq_csv(questions, answers=key)
+    key.write_text(",answer\n1,B\n0,0\n2,1\n")
+    rows = read_mcq_csv(questions, answers=key)
+    assert [(r.index, r.choices, r.answer, r.subject) for r in rows] == [
+        ("0", ["star", "planet", "moon"], 0, "astronomy"), ("1", ["red", "blue"], 1, None),
+        ("2", ["rock", "cheese"], 1, "astronomy")]
+    assert prepare_data(config(questions, answers_file=str(key))).train == expected(rows)
+
+    # A bad row: training skips it and counts the reader's reason; evaluation stops on it, naming the row.
+    bad = tmp_path / "bad.csv"
+    bad.write_text("question,A,B,C,D,answer\nWhat is 2+2?,3,4,5,6,B\nBad,1,2,3,4,7\n")
+    with pytest.raises(BadMcqRow) as reason:
+        mcq_row({"question": "Bad", "A": "1", "B": "2", "C": "3", "D": "4", "answer": "7"}, "1")
+    data = prepare_data(config(bad, dataset_format="mcq-csv"))
+    assert data.skipped == Counter({reason.value.reason: 1}) == Counter({"answer out of range": 1})
+    with pytest.raises(EvalError, match=rf"bad.csv' row 1: {re.escape(str(reason.value))}$"):
+        read_mcq_csv(bad)
+    assert str(reason.value) == "answer '7' is out of range for 4 choices"

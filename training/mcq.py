@@ -1,29 +1,24 @@
-"""Multiple-choice CSV rows (MMLU style) -> a user question with lettered options and the lettered answer.
+"""Multiple-choice rows (MMLU style) -> a user question with lettered options and the lettered answer.
 
-Accepted columns: ``question``, optional ``subject``, and the options either as one ``choices`` column
-(a Python/JSON list, or the numpy repr the LR1 files use: ``['a bacterium' 'a protozoan' ...]``, possibly
-wrapped over several lines) or as ``choice0..choiceN`` / ``A..D`` columns. The answer is a 0-based index
-or a letter, in an ``answer`` column or in a separate answers file (``--answers_file``: an index column
-plus ``answer``, joined on the index, as LR1_dev_answer.csv is to LR1_dev.csv).
-
-The option lists and answers are read by evaluation's MCQ reader (``evaluation.mcq_csv``), so a file
-trains and evaluates with the same options and the same answer: one reader, with the rows it cannot read
-skipped and counted here instead of stopping the run.
+The rows are read by the one MCQ reader, ``evaluation.mcq_csv`` (its docstring lists the columns and
+layouts; it uses the standard library only), so a file trains with the same question, options, answer and
+subject that evaluation scores. The answer is in an ``answer`` column or in a separate answers file
+(``--answers_file``: an index column plus ``answer``, joined on the index, as LR1_dev_answer.csv is to
+LR1_dev.csv). Where evaluation stops on a row it cannot read, training skips the row and counts the
+reader's reason for it (``BadMcqRow.reason``), and skips rows without an answer as ``no answer``.
 """
 
 from __future__ import annotations
 
-import csv
-import sys
 from pathlib import Path
 from typing import Any
 
-from evaluation.mcq_csv import parse_answer, parse_choice_list
+from evaluation.mcq_csv import (BadMcqRow, McqFileError, join_answers, mcq_row, parse_choice_list, read_answers,
+                                row_index)
 from training.errors import TrainingError
 from training.formats import SkipRow, check_conversation
 
 LETTERS = "ABCDEFGHIJ"
-INDEX_COLUMNS = ("", "index", "id", "Unnamed: 0")
 
 
 def parse_choices(text: Any) -> list[str]:
@@ -38,32 +33,6 @@ def parse_choices(text: Any) -> list[str]:
         raise SkipRow("unreadable choices") from None
 
 
-def row_choices(row: dict[str, Any]) -> list[str]:
-    if row.get("choices") not in (None, ""):
-        return parse_choices(row["choices"])
-    for names in ([f"choice{i}" for i in range(len(LETTERS))], list(LETTERS)):
-        options = [row[n] for n in names if row.get(n) not in (None, "")]
-        if options:
-            return [str(o) for o in options]
-    raise SkipRow("no choices")
-
-
-def answer_index(answer: Any, n_choices: int) -> int:
-    """``2``, ``"2"``, ``"C"`` or ``"(c)"`` -> 2; SkipRow when missing or out of range."""
-    if answer is None or (isinstance(answer, str) and not answer.strip()):
-        raise SkipRow("no answer")
-    if isinstance(answer, float) and answer.is_integer():
-        answer = int(answer)  # a numeric column read by pandas / pyarrow
-    text = str(answer).strip().strip("()").strip()
-    try:
-        index = parse_answer(text, sys.maxsize)  # any index or letter; the range is checked below, for its own reason
-    except ValueError:
-        raise SkipRow("unreadable answer") from None
-    if not 0 <= index < n_choices:
-        raise SkipRow("answer out of range")
-    return index
-
-
 def mcq_prompt(question: str, choices: list[str], subject: str | None) -> str:
     about = f" about {subject.replace('_', ' ').strip()}" if subject and subject.strip() else ""
     options = "\n".join(f"{LETTERS[i]}. {c.strip()}" for i, c in enumerate(choices))
@@ -72,57 +41,41 @@ def mcq_prompt(question: str, choices: list[str], subject: str | None) -> str:
 
 
 def mcq_to_messages(row: dict[str, Any]) -> list[dict[str, str]]:
-    question = row.get("question")
-    if not isinstance(question, str) or not question.strip():
-        raise SkipRow("missing question")
-    choices = row_choices(row)
-    if len(choices) < 2:
-        raise SkipRow("fewer than 2 choices")
-    if len(choices) > len(LETTERS):
-        raise SkipRow("more than 10 choices")
-    index = answer_index(row.get("answer"), len(choices))
-    subject = row.get("subject") if isinstance(row.get("subject"), str) else None
+    try:
+        mcq = mcq_row(row, index="")
+    except BadMcqRow as exc:
+        raise SkipRow(exc.reason) from None
+    if mcq.answer is None:
+        raise SkipRow("no answer")
     return check_conversation([
-        {"role": "user", "content": mcq_prompt(question, choices, subject)},
-        {"role": "assistant", "content": f"{LETTERS[index]}. {choices[index].strip()}"},
+        {"role": "user", "content": mcq_prompt(mcq.question, mcq.choices, mcq.subject)},
+        {"role": "assistant", "content": f"{LETTERS[mcq.answer]}. {mcq.choices[mcq.answer].strip()}"},
     ])
 
 
-def _index_column(fieldnames: list[str]) -> str | None:
-    return next((c for c in fieldnames if c in INDEX_COLUMNS), None)
+def attach_answers(rows: list[Any], answers_file: str, source: str) -> list[Any]:
+    """Copy ``answer`` from ``answers_file`` into each row, joined on the index column (or row order).
 
-
-def attach_answers(rows: list[dict[str, Any]], answers_file: str, source: str) -> list[dict[str, Any]]:
-    """Copy ``answer`` from ``answers_file`` into each row, joined on the index column (or row order)."""
+    A row whose index the answers file lacks gets no answer, so it is skipped and counted as ``no answer``.
+    """
     path = Path(answers_file)
     if not path.is_file():
         raise TrainingError(f"--answers_file {answers_file!r} not found: pass the CSV of answers "
                             "(an index column and 'answer'), e.g. LR1_dev_answer.csv")
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            answers = list(reader)
-            fields = reader.fieldnames or []
-    except (UnicodeDecodeError, csv.Error) as exc:
-        reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
-        raise TrainingError(f"--answers_file {answers_file!r} is not a readable CSV file ({reason}): expected "
-                            "UTF-8 comma-separated text with an index column and 'answer'") from None
-    if "answer" not in fields:
-        raise TrainingError(f"--answers_file {answers_file!r} has no 'answer' column (columns: {fields})")
-    key = _index_column(fields)
-    row_key = _index_column(list(rows[0])) if rows and isinstance(rows[0], dict) else None
-    if key is not None and row_key is not None:
-        by_index = {a[key]: a["answer"] for a in answers}
-        return [{**r, "answer": by_index.get(str(r.get(row_key)))} for r in rows]
-    if len(answers) != len(rows):
-        raise TrainingError(f"--answers_file {answers_file!r} has {len(answers)} answers for {len(rows)} rows "
-                            f"of {source!r} and no index column to join them on")
-    return [{**r, "answer": a["answer"]} for r, a in zip(rows, answers)]
+        key = read_answers(path)
+        answers = join_answers([row_index(r) if isinstance(r, dict) else None for r in rows], key, repr(source))
+    except McqFileError as exc:
+        raise TrainingError(f"--answers_file {answers_file!r} {exc}") from None
+    return [{**r, "answer": a} if isinstance(r, dict) else r for r, a in zip(rows, answers)]
 
 
-def require_answers(rows: list[dict[str, Any]], source: str) -> None:
+def require_answers(rows: list[Any], source: str) -> None:
     """A file without any answer column cannot be trained on: say so once instead of skipping every row."""
-    if rows and all(isinstance(r, dict) and "answer" not in r for r in rows[:50]):
+    def has_answer(row: dict) -> bool:
+        return any(str(k).strip().lower() == "answer" for k in row if k is not None)
+
+    if rows and all(isinstance(r, dict) and not has_answer(r) for r in rows[:50]):
         raise TrainingError(
             f"{source!r} has no 'answer' column, so there is nothing to train on: pass the answers with "
             "--answers_file FILE (index column + answer, e.g. LR1_dev_answer.csv for LR1_dev.csv). LR1.csv "
