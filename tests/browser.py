@@ -174,23 +174,85 @@ def format_questions(items: list[tuple[str, list[str], int, str]]) -> str:
     return "\n\n".join(blocks)
 
 
+# A request about the user's material names its title: "... about the material below (<title>)."
+MATERIAL_REQUEST = re.compile(r"questions? about the material below \((.*)\)\.\n")
+SPARE_WORDS = ("granite", "seventeen", "copper", "winter", "harbour", "violet")
+
+
+def material_section(prompt: str) -> str:
+    """The part of the user's material one request is about (the text between the triple quotes)."""
+    return prompt.split('"""\n', 1)[1].rsplit('\n"""', 1)[0]
+
+
+def material_sentences(section: str) -> list[str]:
+    """The sentences of a section that a question can be written from (headings left out)."""
+    text = " ".join(line for line in section.split("\n") if not line.lstrip().startswith("#"))
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if len(re.findall(r"\w", s)) >= 20]
+
+
+def last_word(sentence: str) -> str:
+    return re.findall(r"[^\W_][\w'-]*", sentence)[-1]
+
+
+def cloze(sentence: str, others: list[str]) -> tuple[str, list[str], int, str, str]:
+    """A question that only the material answers: how does this sentence of it end? The options are
+    its last word and the last words of other sentences; the quote is the sentence itself."""
+    answer = last_word(sentence)
+    start = sentence.rstrip(".!?").rsplit(answer, 1)[0].rstrip()
+    wrong = []
+    for word in [*(last_word(o) for o in others), *SPARE_WORDS]:
+        if word.casefold() not in {answer.casefold(), *(w.casefold() for w in wrong)}:
+            wrong.append(word)
+    return (f'In the material, how does this sentence end: "{start} ..."?', [answer, *wrong[:3]], 0,
+            "The material says so.", sentence)
+
+
+def format_material_questions(items: list[tuple[str, list[str], int, str, str]]) -> str:
+    """Questions about material in the layout its prompt asks for (with a Quote: line)."""
+    blocks = []
+    for number, (question, options, key, explanation, quote) in enumerate(items, 1):
+        lines = [f"{number}. {question}", *(f"{'ABCD'[j]}) {o}" for j, o in enumerate(options)),
+                 f"Answer: {'ABCD'[key]}", f'Quote: "{quote}"', f"Explanation: {explanation}"]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
 class QuizWriter:
-    """A reply callable for ScriptedBackend: each request gets the next questions of the bank."""
+    """A reply callable for ScriptedBackend: each request on a topic gets the next questions of the
+    bank; each request about the user's material gets questions on the next sentences of the section
+    it is given, each quoting its sentence (a careful model's questions, checked like a real one's)."""
 
     def __init__(self, bank: list[tuple[str, list[str], int, str]] = QUIZ_BANK) -> None:
         self.bank = bank
         self._next = 0
+        self._next_sentence: dict[str, int] = {}
         self._lock = threading.Lock()
-        self.topics: list[str] = []
+        self.topics: list[str] = []  # the topic, or the material's title, of every request
+        self.sections: list[str] = []  # the material of every request about material
 
     def __call__(self, messages: list[dict]) -> str:
         prompt = messages[-1]["content"]
         count = int(re.search(r"Write (\d+) multiple-choice", prompt).group(1))
+        about_material = MATERIAL_REQUEST.search(prompt)
+        if about_material:
+            return self._about_material(about_material.group(1), material_section(prompt), count)
         topic = re.search(r"questions? about: (.*)", prompt).group(1)
         with self._lock:
             start, self._next = self._next, self._next + count
             self.topics.append(topic)
         return format_questions([self.bank[(start + k) % len(self.bank)] for k in range(count)])
+
+    def _about_material(self, title: str, section: str, count: int) -> str:
+        sentences = material_sentences(section)
+        if not sentences:
+            return "This part of the material has no sentence to ask about."
+        with self._lock:  # the requests of one batch get different sentences
+            start = self._next_sentence.get(section, 0)
+            self._next_sentence[section] = start + count
+            self.topics.append(title)
+            self.sections.append(section)
+        chosen = [sentences[(start + k) % len(sentences)] for k in range(min(count, len(sentences)))]
+        return format_material_questions([cloze(s, [o for o in sentences if o != s]) for s in chosen])
 
 
 def tutor_backend(bank: list[tuple[str, list[str], int, str]] = QUIZ_BANK, **options) -> ScriptedBackend:
