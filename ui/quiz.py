@@ -335,6 +335,8 @@ def _wire_ui(tab: QuizTab, backend: Backend, classroom: Classroom) -> None:
     tab.share.click(_guarded(h["share"], n), [tab.state], tab.outputs, **quiet)
     tab.export.click(_guarded(h["export"], 1), [tab.state, tab.export_format], [tab.download], **quiet)
     tab.refresh.click(_guarded(h["show_results"], 1), [tab.state], [tab.class_results], **quiet)
+    # The progress is read from the browser when the Quiz tab first shows (after the page load event).
+    tab.history.change(progress_markdown, [tab.history], [tab.progress], **quiet)
     tab.on_load = h["on_load"]
 
 

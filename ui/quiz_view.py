@@ -178,7 +178,8 @@ def progress_markdown(history: list | None) -> str:
     entries = [e for e in history or [] if isinstance(e, dict) and isinstance(e.get("total"), int)]
     if not entries:
         return "No quizzes taken in this browser yet. Your scores and missed questions are kept here, on this device."
-    missed = sum(len(e.get("missed") or []) for e in entries)
+    # A question missed in a quiz and again in its review is one question to review (as Review counts it).
+    missed = len({m.get("question") for e in entries for m in e.get("missed") or [] if isinstance(m, dict)})
     lines = [f"**{len(entries)} quiz{'zes' if len(entries) != 1 else ''} taken**, {missed} missed question"
              f"{'s' if missed != 1 else ''} saved for review.", "", "| when | topic | score |", "|---|---|---|"]
     for e in entries[:20]:
