@@ -342,3 +342,17 @@ def test_material_too_long_or_without_text_is_one_clear_line(app):
     raw = call(app.url, "generate_quiz", ["", "easy", "z" * 200_001, "auto"])
     assert error_message(raw) == ("'material' is too long: 200,001 characters, the limit is 200,000. "
                                   "Shorten it or send it in parts.")
+
+
+def test_the_class_snippet_in_the_readme_runs(app, capsys):
+    docs = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    snippet = next(block for block in re.findall(r"```python\n(.*?)```", docs, re.DOTALL) if "/share_quiz" in block)
+    assert 'open("notes.md", encoding="utf-8").read()' in snippet
+    code = snippet.replace("http://127.0.0.1:7860/", app.url).replace(
+        'open("notes.md", encoding="utf-8").read()', repr(MATERIAL))
+    exec(compile(code, "README.md", "exec"), {"Client": Client})
+    printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("Loaded as API")]
+    assert re.fullmatch(r"\d+", printed[0])
+    assert printed[1] == f"[('Ada', {printed[0]})]"
+    assert printed[2].startswith("// photosynthesis (medium), 10 questions, from Llama Tutor")
+    assert app.backend.quiz_writer.topics[-1] == "Volcanoes of Iceland"
