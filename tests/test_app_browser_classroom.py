@@ -197,8 +197,6 @@ def test_a_shared_quiz_is_answered_in_other_browsers_and_the_teacher_page_shows_
                 other.context.close()
 
 
-@pytest.mark.xfail(strict=True, reason="the student link opens the Chat tab: the join box waits on the Quiz "
-                                       "tab, which the student has to find first")
 def test_the_student_link_opens_the_quiz_tab(page: Page, app):  # noqa: F811
     from gradio_client import Client
 

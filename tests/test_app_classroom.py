@@ -333,7 +333,7 @@ def test_material_too_long_or_without_text_is_one_clear_line(app):
     with pytest.raises(Exception, match=r"^'material' is too long: 200,001 characters, the limit is 200,000\. "
                                         r"Shorten it or send it in parts\.$"):
         me.predict("", "easy", "z" * 200_001, "auto", api_name="/generate_quiz")
-    with pytest.raises(Exception, match=r"^'the pasted notes' is empty: give the notes or text the quiz should be "
+    with pytest.raises(Exception, match=r"^'the material' is empty: give the notes or text the quiz should be "
                                         r"about$"):
         me.predict("", "easy", "\x0c\x07 \n", "auto", api_name="/generate_quiz")
     with pytest.raises(Exception, match=r"^The quiz topic is empty"):

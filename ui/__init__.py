@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 
+from typing import Any
+
 import gradio as gr
 
 from inference.backend import Backend
@@ -56,6 +58,10 @@ def model_concurrency(backend: Backend, concurrency: int | None) -> int:
     return concurrency or SERVER_CONCURRENCY
 
 
+def _start_tab(request: gr.Request) -> Any:
+    return gr.Tabs(selected="quiz") if request is not None and request.query_params.get("class") else gr.skip()
+
+
 def build_demo(backend: Backend, concurrency: int | None = None, *, data_dir: str | os.PathLike[str] | None = None,
                feedback_file: str | os.PathLike[str] | None = None) -> gr.Blocks:
     """Build the two-tab app around ``backend``; every user gets their own chat history and quiz.
@@ -67,12 +73,14 @@ def build_demo(backend: Backend, concurrency: int | None = None, *, data_dir: st
     """
     with GuardedBlocks(title="Llama Tutor", fill_height=True) as demo:
         gr.Markdown(INTRO)
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Chat", id="chat", elem_id="tab-chat"):
                 build_chat_tab(backend, feedback_file=feedback_file)
             with gr.Tab("Quiz", id="quiz", elem_id="tab-quiz"):
                 quiz_tab = build_quiz_tab(backend, data_dir=data_dir or default_data_dir())
         wire_page_load(demo, quiz_tab)
+        # A class link (?class=CODE) opens on the quiz tab, where its join box waits.
+        demo.load(_start_tab, None, tabs, api_visibility="private", show_progress="hidden")
     limit = model_concurrency(backend, concurrency)
     for fn in demo.fns.values():
         # The tabs give model-bound events (and only those) a numeric limit; ChatInterface creates

@@ -365,7 +365,7 @@ def _api_handlers(backend: Backend, classroom: Classroom) -> dict[str, Callable[
         """Write a new 10-question quiz on `topic` (easy/medium/hard), or about `material` (your notes as
         text), in `language` (auto: the topic's); returns the questions and options (not the key)."""
         progress(0, desc=ASKING)
-        text, title = actions.material_text(None, material)
+        text, title = actions.material_text(None, material, "the material")
         session = actions.generate(backend, topic or (title or ""), difficulty, material=text, language=language,
                                    on_progress=lambda done, n: progress((done, n), desc="Questions written",
                                                                         unit="questions"))

@@ -77,7 +77,8 @@ class Classroom:
 
 # -- generate --------------------------------------------------------------------------------------
 
-def material_text(files: list[str] | str | None, notes: str | None) -> tuple[str | None, str | None]:
+def material_text(files: list[str] | str | None, notes: str | None,
+                  notes_name: str = "the pasted notes") -> tuple[str | None, str | None]:
     """The material for a quiz from uploaded file paths and/or pasted notes, and a title for it.
 
     Returns ``(None, None)`` when there is none. Raises ``MaterialError`` (a ValueError) naming the file.
@@ -93,7 +94,7 @@ def material_text(files: list[str] | str | None, notes: str | None) -> tuple[str
         title = title or material_title(text, file.name)
         parts.append(text)
     if notes and notes.strip():
-        text = clean_material(notes, "the pasted notes")
+        text = clean_material(notes, notes_name)
         title = title or material_title(text)
         parts.append(text)
     return ("\n\n".join(parts), title) if parts else (None, None)
