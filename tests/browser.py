@@ -15,6 +15,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,15 @@ def running_app(backend, data_dir=None, feedback_file=None, **serve_options) -> 
             yield url.rstrip("/")
         finally:
             demo.close()
+
+
+@pytest.fixture(scope="module", name="app")
+def class_app():
+    """One app around the scripted tutor for a whole test module (``app.url``, ``app.backend``); each test
+    shares its own class, so tests cannot see each other's."""
+    backend = tutor_backend()
+    with running_app(backend) as url:
+        yield SimpleNamespace(url=url, backend=backend)
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,13 @@ quiz-class-results.png and quiz-progress.png.
 from __future__ import annotations
 
 import re
-from types import SimpleNamespace
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from quiz import parse_quiz
-from tests.browser import (QUIET_GRADIO, RIGHT_ANSWER, TIMEOUT_MS, chromium, cloze, material_sentences,  # noqa: F401
-                           page, running_app, save_screenshot, tutor_backend)
+from tests.browser import (QUIET_GRADIO, RIGHT_ANSWER, TIMEOUT_MS, chromium, class_app, cloze, material_sentences,  # noqa: F401
+                           page, save_screenshot)
 from tests.test_app_browser_quiz import answer, question_text
 from tests.test_quiz_material import make_pdf
 
@@ -42,14 +41,6 @@ CELLS = [
      "A large vacuole keeps a plant cell firm with water.", "Bacteria have no nucleus and keep their DNA in a loop.",
      "Most cells are too small to see without a microscope.", "Robert Hooke named cells after the rooms of monks."],
 ]
-
-
-@pytest.fixture(scope="module")
-def app():
-    """One app for the module: each test shares its own class, so they cannot see each other's."""
-    backend = tutor_backend()
-    with running_app(backend) as url:
-        yield SimpleNamespace(url=url, backend=backend)
 
 
 def new_page(browser: Browser) -> Page:

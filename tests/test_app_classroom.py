@@ -19,7 +19,7 @@ from gradio_client import Client
 from quiz import parse_quiz
 from quiz.export import import_csv
 from quiz.store import ANONYMOUS, CODE_ALPHABET
-from tests.browser import QUIET_GRADIO, QUIZ_BANK, RIGHT_ANSWER, material_sentences, running_app, tutor_backend
+from tests.browser import QUIET_GRADIO, QUIZ_BANK, RIGHT_ANSWER, class_app, material_sentences  # noqa: F401
 from tests.raw_api import call, error_message
 from tests.test_quiz_export import gift_to_questions, read_gift
 
@@ -45,14 +45,6 @@ Geothermal power heats nine homes out of ten in Reykjavík.
 The Great Geysir gave its name to every spouting hot spring.
 Grímsvötn is the most frequently erupting volcano under Vatnajökull.
 """
-
-
-@pytest.fixture(scope="module")
-def app():
-    """One app for the module (each class has its own code, so tests cannot see each other's)."""
-    backend = tutor_backend()
-    with running_app(backend) as url:
-        yield SimpleNamespace(url=url, backend=backend)
 
 
 def client(url: str) -> Client:
