@@ -22,7 +22,7 @@ from typing import Any
 from training.args import parse_dpo_args
 from training.config import DPOTrainConfig
 from training.errors import TrainingError
-from training.run import Run, finish, resume_target, train, wandb_defaults
+from training.run import Run, finish, resume_target, start_run, train, wandb_defaults
 
 logger = logging.getLogger(__name__)
 
@@ -47,24 +47,18 @@ def _load(config: DPOTrainConfig, runtime: Any) -> tuple[Any, Any]:
     return model, load_tokenizer(config.adapter if has_tokenizer else config.model)
 
 
+def _read_pairs(config: DPOTrainConfig) -> Any:
+    from training.preference import prepare_pairs
+
+    return prepare_pairs(config)
+
+
 def build_run(config: DPOTrainConfig) -> Run:
     """Everything before training: backend, pairs, model + LoRA, template, length policy, trainer."""
-    from training.backends import resolve_runtime
-
-    config.validate()
-    runtime = resolve_runtime(config)  # imports unsloth first when it trains
+    runtime, data, model, tokenizer, template = start_run(config, _read_pairs, _load)
     from training.dpo_trainer import build_dpo_trainer
     from training.lengths import fit_pair_lengths
-    from training.preference import prepare_pairs
-    from training.templates import apply_template, choose_template
-    from training.trainer import check_choices, check_reporters
 
-    check_reporters(config.report_targets)
-    check_choices(config)
-    data = prepare_pairs(config)
-    model, tokenizer = _load(config, runtime)
-    template = choose_template(config.chat_template, tokenizer)
-    apply_template(tokenizer, template)
     skipped, length_stats = Counter(data.skipped), Counter()
     limits = (config.max_prompt_length, config.max_length, config.overlong)
     train_pairs = fit_pair_lengths(tokenizer, data.train, *limits, skipped, length_stats)

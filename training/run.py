@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from training.checkpoints import check_resumable, resume_checkpoint
 from training.errors import TrainingError
@@ -35,6 +35,36 @@ class Run:
     skipped: Counter
     length_stats: Counter
     summary: dict[str, Any]
+
+
+class Start(NamedTuple):
+    """What every method has before its own length policy and trainer."""
+
+    runtime: Any
+    data: Any
+    model: Any
+    tokenizer: Any
+    template: Any
+
+
+def start_run(config: Any, read_data: Callable[[Any], Any], load: Callable[[Any, Any], tuple[Any, Any]]) -> Start:
+    """Check the settings, pick the backend (Unsloth is imported before anything that imports transformers,
+    so ``read_data`` and ``load`` import their modules when called), read the data, load model + tokenizer
+    and apply the chat template."""
+    from training.backends import resolve_runtime
+
+    config.validate()
+    runtime = resolve_runtime(config)  # imports unsloth first when it trains
+    from training.templates import apply_template, choose_template
+    from training.trainer import check_choices, check_reporters
+
+    check_reporters(config.report_targets)
+    check_choices(config)
+    data = read_data(config)
+    model, tokenizer = load(config, runtime)
+    template = choose_template(config.chat_template, tokenizer)
+    apply_template(tokenizer, template)
+    return Start(runtime, data, model, tokenizer, template)
 
 
 def resume_target(config: Any) -> str | None:

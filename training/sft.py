@@ -17,7 +17,7 @@ from typing import Any
 from training.args import parse_sft_args
 from training.config import TrainConfig
 from training.errors import TrainingError
-from training.run import Run, finish, resume_target, train, wandb_defaults
+from training.run import Run, finish, resume_target, start_run, train, wandb_defaults
 
 logger = logging.getLogger(__name__)
 
@@ -34,23 +34,17 @@ def _load(config: TrainConfig, runtime: Any) -> tuple[Any, Any]:
     return load_transformers_model(config, runtime), load_tokenizer(config.model)
 
 
+def _read_data(config: TrainConfig) -> Any:
+    from training.data import prepare_data
+
+    return prepare_data(config)
+
+
 def build_run(config: TrainConfig) -> Run:
     """Everything before training: backend, data, model + LoRA, template, length policy, trainer."""
-    from training.backends import resolve_runtime
-
-    config.validate()
-    runtime = resolve_runtime(config)  # imports unsloth first when it trains
-    from training.data import prepare_data
-    from training.trainer import check_choices, check_reporters
+    runtime, data, model, tokenizer, template = start_run(config, _read_data, _load)
     from training.lengths import fit_lengths
-    from training.templates import apply_template, choose_template
 
-    check_reporters(config.report_targets)
-    check_choices(config)
-    data = prepare_data(config)
-    model, tokenizer = _load(config, runtime)
-    template = choose_template(config.chat_template, tokenizer)
-    apply_template(tokenizer, template)
     skipped, length_stats = Counter(data.skipped), Counter()
     train_rows = fit_lengths(tokenizer, data.train, config.max_seq_length, config.overlong, skipped, length_stats)
     eval_rows = fit_lengths(tokenizer, data.eval, config.max_seq_length, config.overlong, skipped, length_stats,
