@@ -13,7 +13,8 @@ from inference.prompts import SYSTEM_PROMPT
 from quiz import Question, Quiz, grade
 from tests.scripted import ScriptedBackend
 from ui.chat import build_messages, make_chat_fn
-from ui.quiz_view import QuizSession, answer_index, public_quiz
+from ui.quiz_actions import QuizSession
+from ui.quiz_view import answer_index, public_quiz
 
 ROOT = Path(__file__).resolve().parent.parent
 STABLE_IDS = {"chat-input", "chatbot", "quiz-topic", "quiz-difficulty", "quiz-generate", "quiz-submit",

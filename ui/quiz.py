@@ -107,6 +107,14 @@ def base_url(request: gr.Request | None) -> str:
     return f"{scheme}://{host.split(',')[0].strip()}"
 
 
+def export_file(session: QuizSession | None, fmt: str) -> str:
+    """The quiz as a file for Gradio to serve: its own folder, so two users' files never collide."""
+    name, data = actions.export(session, fmt)
+    path = Path(tempfile.mkdtemp(prefix="llama-tutor-export-")) / name
+    path.write_bytes(data)
+    return str(path)
+
+
 def stream_quiz(backend: Backend, topic: str, difficulty: str, **options: Any
                 ) -> Iterator[tuple[int, Question] | QuizSession]:
     """Write a quiz on a worker thread; yield each ``(index, question)`` as it is accepted, then the session.
@@ -282,10 +290,7 @@ def _ui_handlers(tab: QuizTab, backend: Backend, classroom: Classroom) -> dict[s
                 gr.update(value=share_markdown(info), visible=True)]
 
     def export(session: QuizSession | None, label: str) -> str:
-        name, data = actions.export(session, EXPORT_LABELS.get(label, label))
-        path = Path(tempfile.mkdtemp(prefix="llama-tutor-export-")) / name
-        path.write_bytes(data)
-        return str(path)
+        return export_file(session, EXPORT_LABELS.get(label, label))
 
     def show_results(session: QuizSession | None) -> str:
         return class_results_markdown(actions.class_results(classroom, session))
@@ -420,10 +425,7 @@ def _api_handlers(backend: Backend, classroom: Classroom) -> dict[str, Callable[
     def export_quiz_api(session: QuizSession | None, fmt: str) -> str:
         """Download this session's quiz as `fmt` (json, csv, gift, html); the key is in it only once you
         have submitted, or for the teacher who shared it."""
-        name, data = actions.export(session, fmt)
-        path = Path(tempfile.mkdtemp(prefix="llama-tutor-export-")) / name
-        path.write_bytes(data)
-        return str(path)
+        return export_file(session, fmt)
 
     return {"generate_quiz": generate_quiz_api, "grade_quiz": grade_quiz_api, "retry_mistakes": retry_mistakes_api,
             "share_quiz": share_quiz_api, "join_quiz": join_quiz_api, "class_results": class_results_api,

@@ -13,6 +13,7 @@ store) with messages worth showing, and the wrappers turn them into one-line err
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import threading
 import time
@@ -53,7 +54,6 @@ class QuizSession:
     attempt: str = field(default_factory=lambda: uuid.uuid4().hex)
     share: Share | None = None
     review: bool = False
-    recorded: bool = False  # the graded attempt is in the browser's progress
 
 
 class Classroom:
@@ -118,8 +118,7 @@ def share(classroom: Classroom, session: QuizSession | None) -> QuizSession:
     if session.class_code is not None:
         raise ValueError(f"This quiz came from class {session.class_code}: only its teacher can share it.")
     if session.share is None:
-        session = QuizSession(session.quiz, session.result, session.retry, share=classroom.store.share(session.quiz),
-                              review=session.review, recorded=session.recorded, attempt=session.attempt)
+        session = dataclasses.replace(session, share=classroom.store.share(session.quiz))
     return session
 
 
@@ -160,8 +159,7 @@ def grade_answers(classroom: Classroom, session: QuizSession, answers: list[int 
         result = classroom.store.submit(session.class_code, session.attempt, session.name, list(answers)).result
     else:
         result = grade(session.quiz, list(answers))
-    return QuizSession(session.quiz, result, session.retry, session.class_code, session.name, session.attempt,
-                       session.share, session.review)
+    return dataclasses.replace(session, result=result)
 
 
 def retry(session: QuizSession | None) -> QuizSession:

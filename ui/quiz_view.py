@@ -15,7 +15,7 @@ from quiz import Question, QuizResult
 from quiz.grade import CORRECT, UNANSWERED, escape
 from quiz.question import LETTERS
 from quiz.store import ClassResults
-from ui.quiz_actions import DIFFICULTIES, N_QUESTIONS, QuizSession
+from ui.quiz_actions import N_QUESTIONS, QuizSession
 
 
 def status_markdown(session: QuizSession) -> str:
